@@ -1,0 +1,36 @@
+# Every target does its own set-up: a fresh machine needs only Python 3.11+, make and PyPI.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The uv pin must match the one in pyproject.toml's dev group (uv sync keeps it installed).
+UV_VERSION := 0.13.8
+PORT ?= 8000
+JINJI_DATA_DIR ?= .data
+export JINJI_DATA_DIR
+
+.PHONY: run test lint fmt bench clean install
+
+install: $(VENV)/.synced
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
+	$(BIN)/uv sync --locked --quiet
+	@touch $@
+
+run: install
+	$(BIN)/jinji up --port $(PORT)
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check libs services tests migrations
+	$(BIN)/ruff format --check libs services tests migrations
+	$(BIN)/mypy
+
+fmt: install
+	$(BIN)/ruff format libs services tests migrations
+	$(BIN)/ruff check --fix libs services tests migrations
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

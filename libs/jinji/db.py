@@ -1,0 +1,114 @@
+"""One async engine per service, one session pattern, and the tenant transaction.
+
+Tenant work runs in :meth:`Database.tenant_transaction`: inside one transaction it switches to
+the tenant's role (the privilege wall: that role can touch only its own schema) and points
+``search_path`` at the tenant schema, both with transaction scope (``set_config(..., true)`` is
+``SET LOCAL``) so a pooled connection never carries one tenant's settings into the next
+request. Tenant tables are declared with schema ``tenant`` and translated per transaction, so
+SQL stays schema-qualified and asyncpg's per-connection statement cache stays valid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from jinji import tenancy
+
+AfterCommitWork = Callable[[AsyncSession], Coroutine[Any, Any, None]]
+
+
+def async_url(url: str) -> str:
+    """Accept a plain ``postgresql://`` URL and select the asyncpg driver."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+asyncpg"):
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
+
+
+@dataclass
+class TenantTx:
+    """A tenant transaction. ``platform_writes`` run after the tenant's own SQL, in the same
+    transaction but with the service's role (e.g. the outbox row announcing the change)."""
+
+    session: AsyncSession
+    tenant_id: uuid.UUID
+    platform_writes: list[AfterCommitWork] = field(default_factory=list)
+
+
+class Database:
+    def __init__(
+        self,
+        url: str,
+        *,
+        application_name: str = "jinji",
+        pool_size: int = 10,
+        pool_timeout_s: float = 5.0,
+        statement_timeout_ms: int = 30_000,
+    ) -> None:
+        self.engine: AsyncEngine = create_async_engine(
+            async_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=pool_timeout_s,
+            # A restarted PostgreSQL leaves dead sockets in the pool; pre-ping replaces them
+            # so the first request after an outage does not fail.
+            pool_pre_ping=True,
+            connect_args={
+                "timeout": pool_timeout_s,
+                "server_settings": {
+                    "application_name": application_name,
+                    "statement_timeout": str(statement_timeout_ms),
+                    "timezone": "UTC",
+                },
+            },
+        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction: committed on success, rolled back on error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def tenant_transaction(self, tenant_id: uuid.UUID | str) -> AsyncIterator[TenantTx]:
+        tid = tenancy.tenant_uuid(tenant_id)
+        schema = tenancy.schema_name(tid)
+        async with self.sessions() as session, session.begin():
+            await session.connection(execution_options={"schema_translate_map": {"tenant": schema}})
+            await session.execute(
+                text("SELECT set_config('role', :role, true), set_config('search_path', :path, true)"),
+                {"role": tenancy.role_name(tid), "path": tenancy.quote_ident(schema)},
+            )
+            tx = TenantTx(session=session, tenant_id=tid)
+            yield tx
+            if tx.platform_writes:
+                # Still transaction-scoped: back to the service role until commit.
+                await session.execute(text("SELECT set_config('role', 'none', true)"))
+                for work in tx.platform_writes:
+                    await work(session)
+
+    async def ping(self, timeout_s: float = 2.0) -> None:
+        async with asyncio.timeout(timeout_s), self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    def pool_status(self) -> dict[str, int]:
+        pool: Any = self.engine.pool
+        return {
+            "size": int(pool.size()),
+            "checked_out": int(pool.checkedout()),
+            "idle": int(pool.checkedin()),
+            "overflow": max(int(pool.overflow()), 0),
+        }
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,209 @@
+"""Schema migrations: control schemas first, then every tenant schema.
+
+Alembic runs once per control schema (``migrations/<component>``, version table inside that
+schema) and once per tenant schema (``migrations/tenant``) as the tenant's own role, so the
+tables it creates belong to that role. Tenant schemas already at head are skipped with one
+catalog query per batch; the rest are migrated in parallel worker processes (Alembic's
+``op``/``context`` proxies are process-global, so parallelism must be by process), each
+schema in its own transaction. A failure is reported and the run goes on; running again
+resumes with whatever is not at head.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from jinji import tenancy
+from jinji.db import async_url
+
+log = logging.getLogger(__name__)
+
+# (directory under migrations/, schema it owns), in dependency order.
+CONTROL_COMPONENTS: tuple[tuple[str, str], ...] = (
+    ("outbox", "outbox"),
+    ("tenancy", "tenancy"),
+    ("identity", "identity"),
+)
+TENANT_COMPONENT = "tenant"
+BATCH_SIZE = 25
+IN_PROCESS_MAX = 8  # below this many pending tenants, worker start-up costs more than it saves
+
+
+def run_env() -> None:
+    """Body of every ``migrations/*/env.py``: online mode on the connection we pass in."""
+    connection: Connection = context.config.attributes["connection"]
+    schema: str = context.config.attributes["schema"]
+    context.configure(
+        connection=connection,
+        version_table_schema=schema,
+        transactional_ddl=True,
+        target_metadata=None,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _config(migrations_dir: Path, component: str, schema: str, connection: Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir / component))
+    cfg.attributes["connection"] = connection
+    cfg.attributes["schema"] = schema
+    return cfg
+
+
+def head_revision(migrations_dir: Path, component: str) -> str | None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir / component))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+async def upgrade_control(conn: AsyncConnection, migrations_dir: Path) -> None:
+    for component, schema in CONTROL_COMPONENTS:
+        await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {tenancy.quote_ident(schema)}"))
+        await conn.run_sync(
+            lambda c, comp=component, s=schema: command.upgrade(
+                _config(migrations_dir, comp, s, c), "head"
+            )
+        )
+        await conn.commit()
+
+
+async def upgrade_tenant(
+    conn: AsyncConnection, migrations_dir: Path, tenant_id: uuid.UUID | str
+) -> None:
+    """Migrate one tenant schema to head in one transaction, as the tenant's role."""
+    schema = tenancy.schema_name(tenant_id)
+    async with conn.begin():
+        await conn.execute(
+            text("SELECT set_config('role', :r, true), set_config('search_path', :p, true)"),
+            {"r": tenancy.role_name(tenant_id), "p": tenancy.quote_ident(schema)},
+        )
+        await conn.run_sync(
+            lambda c: command.upgrade(_config(migrations_dir, TENANT_COMPONENT, schema, c), "head")
+        )
+
+
+async def tenant_versions(conn: AsyncConnection, schemas: Sequence[str]) -> dict[str, str | None]:
+    """Current revision of each tenant schema (None: never migrated)."""
+    result: dict[str, str | None] = dict.fromkeys(schemas)
+    with_table = [
+        r[0]
+        for r in await conn.execute(
+            text(
+                "SELECT table_schema FROM information_schema.tables "
+                "WHERE table_name = 'alembic_version' AND table_schema = ANY(:s)"
+            ),
+            {"s": list(schemas)},
+        )
+    ]
+    for start in range(0, len(with_table), 500):
+        chunk = with_table[start : start + 500]
+        # Names come from the catalog and match ^t_[0-9a-f]{32}$; quoted all the same.
+        union = " UNION ALL ".join(
+            f"SELECT '{s}' AS s, version_num FROM {tenancy.quote_ident(s)}.alembic_version"
+            for s in chunk
+            if tenancy.is_tenant_schema(s)
+        )
+        for schema, version in await conn.execute(text(union)):
+            result[schema] = version
+    return result
+
+
+@dataclass
+class MigrationReport:
+    control_seconds: float = 0.0
+    tenants_total: int = 0
+    tenants_skipped: int = 0
+    tenants_migrated: int = 0
+    failures: dict[str, str] = field(default_factory=dict)
+    tenant_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _engine(url: str) -> AsyncEngine:
+    return create_async_engine(async_url(url), poolclass=NullPool)
+
+
+async def _migrate_batch_async(
+    url: str, migrations_dir: Path, schemas: list[str]
+) -> tuple[int, dict[str, str]]:
+    engine = _engine(url)
+    done, failures = 0, {}
+    try:
+        async with engine.connect() as conn:
+            for schema in schemas:
+                try:
+                    await upgrade_tenant(conn, migrations_dir, uuid.UUID(hex=schema[2:]))
+                    done += 1
+                except Exception as exc:  # recorded and reported; the run goes on
+                    failures[schema] = f"{type(exc).__name__}: {exc}"[:500]
+                    await conn.rollback()
+    finally:
+        await engine.dispose()
+    return done, failures
+
+
+def _migrate_batch(url: str, migrations_dir: str, schemas: list[str]) -> tuple[int, dict[str, str]]:
+    return asyncio.run(_migrate_batch_async(url, Path(migrations_dir), schemas))
+
+
+async def migrate_all(
+    url: str, migrations_dir: Path, *, workers: int = 2, control: bool = True
+) -> MigrationReport:
+    report = MigrationReport()
+    engine = _engine(url)
+    try:
+        if control:
+            started = time.perf_counter()
+            async with engine.connect() as conn:
+                await upgrade_control(conn, migrations_dir)
+            report.control_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        head = head_revision(migrations_dir, TENANT_COMPONENT)
+        async with engine.connect() as conn:
+            schemas = await tenancy.list_tenant_schemas(conn)
+            versions = await tenant_versions(conn, schemas) if schemas else {}
+    finally:
+        await engine.dispose()
+    pending = [s for s in schemas if versions.get(s) != head]
+    report.tenants_total = len(schemas)
+    report.tenants_skipped = len(schemas) - len(pending)
+    batches = [pending[i : i + BATCH_SIZE] for i in range(0, len(pending), BATCH_SIZE)]
+    if len(pending) <= IN_PROCESS_MAX or workers <= 1:
+        results = [await _migrate_batch_async(url, migrations_dir, b) for b in batches]
+    else:
+        loop = asyncio.get_running_loop()
+        ctx: Any = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            results = await asyncio.gather(
+                *(
+                    loop.run_in_executor(pool, _migrate_batch, url, str(migrations_dir), b)
+                    for b in batches
+                )
+            )
+    for done, failures in results:
+        report.tenants_migrated += done
+        report.failures.update(failures)
+    report.tenant_seconds = time.perf_counter() - started
+    for schema, error in report.failures.items():
+        log.error("tenant migration failed", extra={"schema": schema, "error": error})
+    return report
