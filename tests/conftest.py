@@ -1,0 +1,96 @@
+"""Real PostgreSQL for every test that needs one.
+
+``JINJI_TEST_DATABASE_URL`` (a server URL, e.g. the machine's PostgreSQL) is used when set;
+otherwise one embedded PostgreSQL is started for the session in a temp dir. Either way the
+run creates its own database and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from jinji import tenancy
+from jinji.config import REPO_ROOT
+from jinji.db import Database, async_url
+from jinji.migrate import migrate_all, upgrade_tenant
+from jinji.pgembed import EmbeddedPostgres
+
+MIGRATIONS = REPO_ROOT / "migrations"
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("JINJI_TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+async def _admin(server_url: str, sql: str) -> None:
+    engine = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def database_url(pg_server_url: str) -> AsyncIterator[str]:
+    name = f"jinji_test_{uuid.uuid4().hex[:12]}"
+    await _admin(pg_server_url, f'CREATE DATABASE "{name}"')
+    url = make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+    report = await migrate_all(url, MIGRATIONS, workers=1)
+    assert report.ok, report.failures
+    try:
+        yield url
+    finally:
+        await _admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url, application_name="jinji-tests", pool_size=4)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+ProvisionTenant = Callable[[], Awaitable[uuid.UUID]]
+
+
+@pytest.fixture
+def provision_tenant(db: Database) -> ProvisionTenant:
+    """Creates a tenant's role and schema and migrates it, as tenant provisioning does."""
+
+    async def make() -> uuid.UUID:
+        tenant_id = uuid.uuid4()
+        async with db.engine.connect() as conn:
+            await tenancy.provision(conn, tenant_id)
+            await conn.commit()
+            await upgrade_tenant(conn, MIGRATIONS, tenant_id)
+        return tenant_id
+
+    return make
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
