@@ -19,7 +19,12 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from jinji import tenancy
 
@@ -86,7 +91,9 @@ class Database:
         async with self.sessions() as session, session.begin():
             await session.connection(execution_options={"schema_translate_map": {"tenant": schema}})
             await session.execute(
-                text("SELECT set_config('role', :role, true), set_config('search_path', :path, true)"),
+                text(
+                    "SELECT set_config('role', :role, true), set_config('search_path', :path, true)"
+                ),
                 {"role": tenancy.role_name(tid), "path": tenancy.quote_ident(schema)},
             )
             tx = TenantTx(session=session, tenant_id=tid)

@@ -31,7 +31,10 @@ def envelope(code: str, message: str, details: dict[str, Any] | None = None) -> 
 class Unauthorized(ApiError):
     def __init__(self, message: str = "Authentication required.") -> None:
         super().__init__(
-            401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            401,
+            "unauthorized",
+            message,
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -68,6 +69,8 @@ class DbPoolCollector(Collector):
         yield family
 
 
+# prometheus-client leaves this constructor unannotated.
+_multiprocess_collector: Any = MultiProcessCollector
 DB_POOLS = DbPoolCollector()
 REGISTRY.register(DB_POOLS)
 
@@ -77,7 +80,7 @@ def render() -> tuple[bytes, str]:
     if not multiproc_dir:
         return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=multiproc_dir)
+    _multiprocess_collector(registry, path=multiproc_dir)
     # Pool state is per process and read live; it is not in the multiprocess files.
     local = CollectorRegistry()
     local.register(DB_POOLS)

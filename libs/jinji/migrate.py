@@ -25,7 +25,7 @@ from typing import Any
 from alembic import command, context
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, column, literal, select, table, text, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -76,11 +76,11 @@ def head_revision(migrations_dir: Path, component: str) -> str | None:
 async def upgrade_control(conn: AsyncConnection, migrations_dir: Path) -> None:
     for component, schema in CONTROL_COMPONENTS:
         await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {tenancy.quote_ident(schema)}"))
-        await conn.run_sync(
-            lambda c, comp=component, s=schema: command.upgrade(
-                _config(migrations_dir, comp, s, c), "head"
-            )
-        )
+
+        def upgrade(sync_conn: Connection, comp: str = component, s: str = schema) -> None:
+            command.upgrade(_config(migrations_dir, comp, s, sync_conn), "head")
+
+        await conn.run_sync(upgrade)
         await conn.commit()
 
 
@@ -114,13 +114,17 @@ async def tenant_versions(conn: AsyncConnection, schemas: Sequence[str]) -> dict
     ]
     for start in range(0, len(with_table), 500):
         chunk = with_table[start : start + 500]
-        # Names come from the catalog and match ^t_[0-9a-f]{32}$; quoted all the same.
-        union = " UNION ALL ".join(
-            f"SELECT '{s}' AS s, version_num FROM {tenancy.quote_ident(s)}.alembic_version"
-            for s in chunk
-            if tenancy.is_tenant_schema(s)
+        # One round trip per chunk; SQLAlchemy quotes each schema name.
+        union = union_all(
+            *(
+                select(
+                    literal(s).label("s"),
+                    table("alembic_version", column("version_num"), schema=s).c.version_num,
+                )
+                for s in chunk
+            )
         )
-        for schema, version in await conn.execute(text(union)):
+        for schema, version in await conn.execute(union):
             result[schema] = version
     return result
 

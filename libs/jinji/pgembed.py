@@ -45,6 +45,7 @@ class EmbeddedPostgres:
         self.pgdata = self.root / "pgdata"
         self.password_file = self.root / "superuser-password"
         self.logfile = self.root / "postgres.log"
+        self.port_file = self.root / "port"
         self._user: str | None = None
         self.port: int | None = None
 
@@ -60,11 +61,14 @@ class EmbeddedPostgres:
         if running is not None:
             self.port = running
         else:
-            self.port = _free_port()
+            self.port = self._choose_port()
             opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories=''"
             self._run(
-                [_bin("pg_ctl"), "-D", str(self.pgdata), "-l", str(self.logfile), "-w", "-t", "60"]
-                + ["-o", opts, "start"]
+                [
+                    _bin("pg_ctl"),
+                    *("-D", str(self.pgdata), "-l", str(self.logfile), "-w", "-t", "60"),
+                    *("-o", opts, "start"),
+                ]
             )
         return self.url()
 
@@ -96,6 +100,20 @@ class EmbeddedPostgres:
         self.logfile.touch()
         _chown(self.logfile, SYSTEM_USER)
 
+    def _choose_port(self) -> int:
+        """The port of the previous start if it is free (a stable URL across restarts)."""
+        try:
+            previous = int(self.port_file.read_text())
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                # As PostgreSQL does: connections of the previous run in TIME_WAIT are fine.
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("127.0.0.1", previous))
+            port = previous
+        except (OSError, ValueError):
+            port = _free_port()
+        self.port_file.write_text(str(port))
+        return port
+
     def _initdb(self) -> None:
         password = secrets.token_urlsafe(24)
         fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -107,8 +125,11 @@ class EmbeddedPostgres:
             if self._user:
                 _chown(Path(pw.name), self._user)
             self._run(
-                [_bin("initdb"), "-D", str(self.pgdata), "-U", "postgres", "--encoding=UTF8"]
-                + ["--locale=C", "--auth=scram-sha-256", f"--pwfile={pw.name}"]
+                [
+                    _bin("initdb"),
+                    *("-D", str(self.pgdata), "-U", "postgres", "--encoding=UTF8", "--locale=C"),
+                    *("--auth=scram-sha-256", f"--pwfile={pw.name}"),
+                ]
             )
         finally:
             os.unlink(pw.name)

@@ -11,6 +11,8 @@ from fastapi import FastAPI, Request
 from jinji import metrics
 from jinji.config import Settings
 from jinji.db import Database
+from jinji.keys import DekCache, Envelope, KeyProvider, make_provider
+from jinji.keys.sql_store import SqlDekStore
 from jinji.web import Lifespan, ReadyCheck
 
 
@@ -62,3 +64,37 @@ def database_ready(app: FastAPI) -> dict[str, ReadyCheck]:
 def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
+
+
+def token_verifier(settings: Settings, audience: str) -> Lifespan:
+    """Verifies access tokens locally against identity's JWKS (fetched lazily, cached)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from jinji.tokens import JwksCache, TokenVerifier
+
+        async with httpx.AsyncClient(timeout=settings.http_timeout_s) as client:
+            app.state.token_verifier = TokenVerifier(
+                JwksCache(settings.resolved_jwks_url, client),
+                issuer=settings.issuer,
+                audience=audience,
+                leeway_s=settings.token_leeway_s,
+            )
+            yield
+
+    return lifespan
+
+
+def key_provider(settings: Settings) -> KeyProvider:
+    return make_provider(
+        settings.key_provider,
+        key_dir=settings.resolved_key_dir,
+        kms_region=settings.kms_region,
+        kms_endpoint_url=settings.kms_endpoint_url,
+    )
+
+
+def make_envelope(settings: Settings, db: Database) -> Envelope:
+    """Envelope encryption for this deployment: the configured KEK provider, DEKs in
+    ``tenancy.data_keys``, unwrapped DEKs cached briefly in memory."""
+    return Envelope(key_provider(settings), SqlDekStore(db), DekCache(ttl=settings.dek_cache_ttl_s))

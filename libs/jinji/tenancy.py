@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
@@ -21,7 +22,8 @@ TENANT_SCHEMA = "tenant"
 PLATFORM_TENANT_SLUG = "platform"
 
 _NAME_RE = re.compile(r"^t_[0-9a-f]{32}$")
-_preparer = postgresql.dialect().identifier_preparer
+_dialect_cls: Any = postgresql.dialect
+_preparer = _dialect_cls().identifier_preparer
 
 
 def tenant_uuid(tenant_id: uuid.UUID | str) -> uuid.UUID:
@@ -38,7 +40,7 @@ def role_name(tenant_id: uuid.UUID | str) -> str:
 
 
 def quote_ident(name: str) -> str:
-    return _preparer.quote_identifier(name)
+    return str(_preparer.quote_identifier(name))
 
 
 def is_tenant_schema(name: str) -> bool:

@@ -54,6 +54,11 @@ class ServiceSpec:
     prefix: str  # public path prefix, e.g. "/tenants"
     title: str
 
+    @property
+    def audience(self) -> str:
+        """The ``aud`` a token must carry to be accepted by this service."""
+        return f"jinji-{self.name.replace('_', '-')}"
+
 
 class ObservabilityMiddleware:
     """Request id, RED metrics by route template, access log and security headers.
@@ -119,8 +124,13 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _error(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-           headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     return JSONResponse(envelope(code, message, details), status_code=status, headers=headers)
 
 
@@ -152,7 +162,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail), headers=exc.headers)
+        headers = dict(exc.headers) if exc.headers else None
+        return _error(exc.status_code, code, str(exc.detail), headers=headers)
 
     async def database_error(_: Request, exc: Exception) -> Response:
         log.warning("database unavailable", extra={"error": type(exc).__name__})
@@ -165,7 +176,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def internal_error(_: Request, exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
-        return _error(500, "internal_error", "Internal error.", {"request_id": request_id_var.get()})
+        return _error(
+            500, "internal_error", "Internal error.", {"request_id": request_id_var.get()}
+        )
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -238,7 +251,10 @@ def create_app(
         if all(v == "ok" for v in results.values()):
             return JSONResponse({"status": "ready", "service": spec.name, "checks": results})
         return _error(
-            503, "not_ready", f"{spec.name} is not ready.", {"checks": results},
+            503,
+            "not_ready",
+            f"{spec.name} is not ready.",
+            {"checks": results},
             headers={"Retry-After": "5"},
         )
 

@@ -94,7 +94,8 @@ async def test_failed_tenant_transaction_leaves_nothing_and_resets_connection(
     db: Database, provision_tenant
 ) -> None:
     tenant = await provision_tenant()
-    with pytest.raises(RuntimeError):
+
+    async def insert_then_fail() -> None:
         async with db.tenant_transaction(tenant) as tx:
             await tx.session.execute(
                 text(
@@ -103,6 +104,9 @@ async def test_failed_tenant_transaction_leaves_nothing_and_resets_connection(
                 )
             )
             raise RuntimeError("failure half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        await insert_then_fail()
     async with db.tenant_transaction(tenant) as tx:
         assert await tx.session.scalar(text("SELECT count(*) FROM uploads")) == 0
 
@@ -120,5 +124,5 @@ def test_schema_and_role_names_come_only_from_the_uuid() -> None:
     tid = uuid.UUID("0123456789abcdef0123456789abcdef")
     assert tenancy.schema_name(tid) == "t_0123456789abcdef0123456789abcdef"
     assert tenancy.schema_name(str(tid)) == tenancy.schema_name(tid)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="badly formed"):
         tenancy.schema_name('x"; DROP SCHEMA identity CASCADE; --')

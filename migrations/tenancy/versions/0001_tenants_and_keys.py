@@ -25,8 +25,12 @@ def upgrade() -> None:
         sa.Column("name", sa.Text, nullable=False),
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("kek_ref", sa.Text),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.text("now()")),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.text("now()"),
+        ),
         sa.CheckConstraint(
             "status IN ('provisioning', 'active', 'terminating', 'purged')", name="status_known"
         ),
@@ -39,8 +43,12 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer, primary_key=True),
         sa.Column("kek_ref", sa.Text, nullable=False),
         sa.Column("wrapped_dek", sa.LargeBinary, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.text("now()")),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.text("now()"),
+        ),
         schema="tenancy",
     )
 

@@ -28,8 +28,12 @@ def upgrade() -> None:
         sa.Column("size_bytes", sa.BigInteger, nullable=False),
         sa.Column("sha256", sa.Text, nullable=False),
         sa.Column("error_count", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.text("now()")),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.text("now()"),
+        ),
     )
     op.create_table(
         "dataset_versions",
@@ -41,8 +45,12 @@ def upgrade() -> None:
         sa.Column("rows", sa.Integer, nullable=False),
         sa.Column("sha256", sa.Text, nullable=False),
         sa.Column("content_enc", sa.LargeBinary, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.text("now()")),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.text("now()"),
+        ),
         sa.UniqueConstraint("kind", "period", "version", name="dataset_versions_kpv"),
     )
 

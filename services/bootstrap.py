@@ -1,0 +1,165 @@
+"""First-start set-up of a deployment, run by `jinji up` (and the chart's migration Job).
+
+Idempotent and resumable: each step checks what exists and does only what is missing.
+1. the reserved tenant ``platform`` with its KEK and first DEK;
+2. identity's first ES256 signing key (private half encrypted under the platform DEK);
+3. the first platform operator, with a one-time password that must be changed at first
+   login, written to ``<data dir>/initial-operator.json`` (mode 600) until it is changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sqlalchemy import insert, select, update
+
+from jinji.config import Settings
+from jinji.db import Database
+from jinji.keys import Envelope, KeyProvider
+from jinji.keys.sql_store import SqlDekStore
+from jinji.runtime import key_provider, make_envelope, require_database_url
+from jinji.tenancy import PLATFORM_TENANT_SLUG
+from services.identity import passwords, signing
+from services.identity.settings import IdentitySettings
+from services.identity.tables import signing_keys, users
+from services.tenant_admin.tables import tenants
+
+OPERATOR_USERNAME = "operator"
+INITIAL_OPERATOR_FILE = "initial-operator.json"
+
+
+@dataclass(frozen=True)
+class FirstLogin:
+    tenant: str
+    username: str
+    one_time_password: str
+    file: str
+
+
+async def run(settings: Settings) -> FirstLogin | None:
+    db = Database(require_database_url(settings), application_name="jinji-bootstrap", pool_size=2)
+    try:
+        envelope = make_envelope(settings, db)
+        platform_id = await ensure_platform_tenant(db, key_provider(settings), envelope)
+        await ensure_signing_key(db, envelope, platform_id)
+        return await ensure_operator(db, IdentitySettings(), platform_id, settings.data_dir)
+    finally:
+        await db.dispose()
+
+
+async def ensure_platform_tenant(
+    db: Database, provider: KeyProvider, envelope: Envelope
+) -> uuid.UUID:
+    async with db.transaction() as s:
+        row = (
+            await s.execute(
+                select(tenants.c.id, tenants.c.status, tenants.c.kek_ref).where(
+                    tenants.c.slug == PLATFORM_TENANT_SLUG
+                )
+            )
+        ).first()
+        if row is None:
+            tenant_id = uuid.uuid4()
+            await s.execute(
+                insert(tenants).values(
+                    id=tenant_id, slug=PLATFORM_TENANT_SLUG, name="Platform", status="provisioning"
+                )
+            )
+            status, kek_ref = "provisioning", None
+        else:
+            tenant_id, status, kek_ref = row
+    if status == "active":
+        return tenant_id
+    # Resume a provisioning that stopped part-way: each step is skipped once done.
+    if kek_ref is None:
+        kek_ref = await asyncio.to_thread(provider.create, str(tenant_id))
+        async with db.transaction() as s:
+            await s.execute(
+                update(tenants).where(tenants.c.id == tenant_id).values(kek_ref=kek_ref)
+            )
+    if await SqlDekStore(db).current(str(tenant_id)) is None:
+        await envelope.create_dek(str(tenant_id), str(kek_ref))
+    async with db.transaction() as s:
+        await s.execute(update(tenants).where(tenants.c.id == tenant_id).values(status="active"))
+    return tenant_id
+
+
+async def ensure_signing_key(db: Database, envelope: Envelope, platform_id: uuid.UUID) -> None:
+    async with db.transaction() as s:
+        current = await s.scalar(
+            select(signing_keys.c.kid).where(signing_keys.c.status == "current")
+        )
+    if current is not None:
+        return
+    key = await signing.generate(envelope, platform_id)
+    async with db.transaction() as s:
+        await s.execute(
+            insert(signing_keys).values(
+                kid=key.kid,
+                alg=signing.ALG,
+                private_key_enc=key.private_key_enc,
+                public_jwk=key.public_jwk,
+                status="current",
+            )
+        )
+
+
+async def ensure_operator(
+    db: Database, settings: IdentitySettings, platform_id: uuid.UUID, data_dir: Path
+) -> FirstLogin | None:
+    path = data_dir / INITIAL_OPERATOR_FILE
+    async with db.transaction() as s:
+        row = (
+            await s.execute(
+                select(users.c.must_change_password).where(
+                    users.c.tenant_id == platform_id, users.c.roles.any("operator")
+                )
+            )
+        ).first()
+    if row is not None:
+        if not row[0]:
+            # The one-time password has been changed: the file would only mislead.
+            path.unlink(missing_ok=True)
+            return None
+        return _read_first_login(path)
+    otp = passwords.one_time_password()
+    password_hash = await asyncio.to_thread(passwords.hasher(settings).hash, otp)
+    first = FirstLogin(PLATFORM_TENANT_SLUG, OPERATOR_USERNAME, otp, str(path))
+    async with db.transaction() as s:
+        await s.execute(
+            insert(users).values(
+                id=uuid.uuid4(),
+                tenant_id=platform_id,
+                username=OPERATOR_USERNAME,
+                password_hash=password_hash,
+                roles=["operator"],
+                companies=[],
+                must_change_password=True,
+                status="active",
+            )
+        )
+        # Written before commit: if writing fails, no account exists whose password is lost.
+        _write_private(path, json.dumps(asdict(first), indent=2) + "\n")
+    return first
+
+
+def _write_private(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(content)
+    os.replace(tmp, path)
+
+
+def _read_first_login(path: Path) -> FirstLogin | None:
+    try:
+        return FirstLogin(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None

@@ -1,0 +1,135 @@
+"""The ``jinji`` command: ``up`` (everything, one process), ``serve`` (one service), ``migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from jinji import logs
+from jinji.config import Settings
+from jinji.db import async_url
+from jinji.migrate import migrate_all
+from jinji.tenancy import quote_ident
+from services.registry import SPECS
+
+DATABASE_NAME = "jinji"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jinji", description="Jinji HR analytics service")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run all five services in one process (local gateway)")
+    up.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    up.add_argument("--host", default="127.0.0.1")
+
+    serve = sub.add_parser("serve", help="run one service (as each Kubernetes Deployment does)")
+    serve.add_argument("service", choices=sorted(SPECS))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--host", default="127.0.0.1")
+
+    migrate = sub.add_parser("migrate", help="migrate control schemas, then every tenant schema")
+    migrate.add_argument("--workers", type=int, default=max(os.cpu_count() or 1, 2))
+
+    args = parser.parse_args(argv)
+    settings = Settings()
+    logs.configure(settings.log_level)
+    if args.command == "up":
+        return cmd_up(settings, args.host, args.port)
+    if args.command == "serve":
+        return cmd_serve(args.service, args.host, args.port)
+    return cmd_migrate(settings, args.workers)
+
+
+def cmd_migrate(settings: Settings, workers: int) -> int:
+    from jinji.runtime import require_database_url
+
+    report = asyncio.run(
+        migrate_all(require_database_url(settings), settings.migrations_dir, workers=workers)
+    )
+    print(
+        json.dumps(
+            {
+                "ok": report.ok,
+                "tenants": report.tenants_total,
+                "skipped_at_head": report.tenants_skipped,
+                "migrated": report.tenants_migrated,
+                "failed": sorted(report.failures),
+                "seconds": round(report.control_seconds + report.tenant_seconds, 3),
+            }
+        )
+    )
+    return 0 if report.ok else 1
+
+
+def cmd_serve(service: str, host: str, port: int) -> int:
+    import uvicorn
+
+    from services.registry import create
+
+    uvicorn.run(create(service), host=host, port=port, log_config=None, proxy_headers=True)
+    return 0
+
+
+def cmd_up(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from jinji.pgembed import EmbeddedPostgres
+    from services import bootstrap
+    from services.gateway import Gateway
+    from services.registry import create
+
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.environ["JINJI_DATA_DIR"] = str(data_dir)
+    embedded = None
+    if settings.database_url is None:
+        embedded = EmbeddedPostgres(data_dir / "postgres")
+        embedded.start()
+        asyncio.run(ensure_database(embedded.url(), DATABASE_NAME))
+        os.environ["JINJI_DATABASE_URL"] = embedded.url(DATABASE_NAME)
+    settings = Settings()
+    try:
+        if cmd_migrate(settings, workers=max(os.cpu_count() or 1, 2)) != 0:
+            return 1
+        first_login = asyncio.run(bootstrap.run(settings))
+        base = f"http://{host}:{port}"
+        print(f"\nJinji is running at {base}  (metrics: {base}/metrics)")
+        if first_login is not None:
+            print(
+                "First login of the platform operator (shown once; also in "
+                f"{first_login.file}):\n  tenant: {first_login.tenant}\n"
+                f"  username: {first_login.username}\n"
+                f"  one-time password: {first_login.one_time_password}\n",
+                flush=True,
+            )
+        apps = {SPECS[name].prefix: create(name) for name in SPECS}
+        uvicorn.run(Gateway(apps), host=host, port=port, log_config=None)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+async def ensure_database(server_url: str, name: str) -> None:
+    engine = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            found = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            )
+            if not found:
+                # CREATE DATABASE takes no parameters; the name is our own constant.
+                await conn.execute(text(f"CREATE DATABASE {quote_ident(name)}"))
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

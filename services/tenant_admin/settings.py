@@ -1,0 +1,5 @@
+from jinji.config import Settings
+
+
+class TenantAdminSettings(Settings):
+    """Settings of this service; its own options are added with its endpoints."""

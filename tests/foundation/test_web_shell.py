@@ -1,0 +1,103 @@
+"""The shell every service shares: readiness follows PostgreSQL, metrics after traffic,
+one error envelope, request ids and security headers."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+import pytest
+
+from jinji.pgembed import EmbeddedPostgres
+from services.analytics.app import create_app as create_analytics
+from services.analytics.settings import AnalyticsSettings
+
+
+def _get(url: str) -> httpx.Response:
+    return httpx.get(url, timeout=10)
+
+
+def _wait_for_status(url: str, status: int, timeout_s: float = 20.0) -> httpx.Response:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = _get(url)
+        if response.status_code == status or time.monotonic() > deadline:
+            return response
+        time.sleep(0.2)
+
+
+@pytest.mark.fault
+def test_readyz_follows_postgresql_down_and_back(tmp_path, live_server) -> None:
+    server = EmbeddedPostgres(tmp_path / "pg")
+    server.start()
+    try:
+        app = create_analytics(AnalyticsSettings(database_url=server.url(), data_dir=tmp_path))
+        with live_server(app) as base:
+            ready = _get(f"{base}/analytics/readyz")
+            assert ready.status_code == 200
+            assert ready.json()["checks"] == {"database": "ok"}
+
+            server.stop()
+            down = _wait_for_status(f"{base}/analytics/readyz", 503)
+            assert down.status_code == 503
+            assert down.json()["error"]["code"] == "not_ready"
+            assert down.json()["error"]["details"]["checks"] == {"database": "unavailable"}
+            assert down.headers["retry-after"] == "5"
+            # Liveness does not depend on the database: the pod must not be restarted.
+            assert _get(f"{base}/analytics/healthz").status_code == 200
+
+            server.start()
+            back = _wait_for_status(f"{base}/analytics/readyz", 200)
+            assert back.status_code == 200
+    finally:
+        server.stop()
+
+
+def test_metrics_show_requests_and_latency_by_route_template(database_url, live_server) -> None:
+    app = create_analytics(AnalyticsSettings(database_url=database_url))
+    with live_server(app) as base:
+        for _ in range(3):
+            assert _get(f"{base}/analytics/healthz").status_code == 200
+        assert _get(f"{base}/analytics/no/such/page/123").status_code == 404
+        body = _get(f"{base}/metrics").text
+    count = re.search(
+        r'jinji_http_requests_total\{method="GET",route="/analytics/healthz",'
+        r'service="analytics",status="200"\} (\d+\.\d+)',
+        body,
+    )
+    assert count is not None
+    assert float(count.group(1)) >= 3
+    assert re.search(
+        r'jinji_http_request_duration_seconds_bucket\{le="0.005",method="GET",'
+        r'route="/analytics/healthz",service="analytics"\}',
+        body,
+    )
+    # Unknown paths are one label value, never the raw path (bounded cardinality).
+    assert 'route="unmatched"' in body
+    assert "/no/such/page" not in body
+    assert 'jinji_db_pool_connections{service="analytics",state="size"}' in body
+
+
+def test_errors_use_one_envelope_with_request_id_and_security_headers(
+    database_url, live_server
+) -> None:
+    app = create_analytics(AnalyticsSettings(database_url=database_url))
+    with live_server(app) as base:
+        missing = httpx.get(f"{base}/analytics/nothing", headers={"X-Request-ID": "abc-123"})
+        wrong_method = httpx.delete(f"{base}/analytics/healthz")
+        hostile_id = httpx.get(f"{base}/analytics/healthz", headers={"X-Request-ID": "<script>"})
+        spec = httpx.get(f"{base}/analytics/openapi.json")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": {"code": "not_found", "message": "Not Found", "details": {}}}
+    assert missing.headers["x-request-id"] == "abc-123"
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+    assert re.fullmatch(r"[0-9a-f]{32}", hostile_id.headers["x-request-id"])
+    for response in (missing, hostile_id):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["cache-control"] == "no-store"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert spec.status_code == 200
+    assert "/analytics/readyz" in spec.json()["paths"]
