@@ -120,7 +120,7 @@ def _serve_in_thread(app: Any) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def live_server() -> Callable[[Any], AbstractContextManager[str]]:
     """Serves an ASGI app over real HTTP on a loopback port (its own thread and loop)."""
     return _serve_in_thread

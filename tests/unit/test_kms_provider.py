@@ -19,6 +19,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.kms.models import KmsBackend
 from moto.server import ThreadedMotoServer
 
+from jinji.db import Database
 from jinji.keys import (
     AssociatedData,
     DecryptionFailed,
@@ -26,10 +27,10 @@ from jinji.keys import (
     Envelope,
     KeyUnavailable,
     UnwrapFailed,
-    WrappedDek,
     make_provider,
 )
 from jinji.keys.aws_kms import AwsKmsKeyProvider
+from jinji.keys.sql_store import SqlDekStore
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -38,31 +39,6 @@ REGION = "ap-northeast-1"
 TENANT_A = "3f1c9a52-6f0e-4c8e-9a43-1d2b7c5e8f01"
 TENANT_B = "9b2e4d61-0a7f-4b3c-8e15-6c9d2f4a7b02"
 DEK = bytes(range(32))
-
-
-class MemoryDekStore:
-    def __init__(self) -> None:
-        self.rows: dict[tuple[str, int], WrappedDek] = {}
-
-    async def current(self, tenant: str) -> WrappedDek | None:
-        versions = [v for (t, v) in self.rows if t == tenant]
-        return self.rows[(tenant, max(versions))] if versions else None
-
-    async def get(self, tenant: str, version: int) -> WrappedDek | None:
-        return self.rows.get((tenant, version))
-
-    async def add(self, dek: WrappedDek) -> None:
-        if (dek.tenant, dek.version) in self.rows:
-            raise ValueError("DEK version exists")
-        self.rows[(dek.tenant, dek.version)] = dek
-
-    async def all(self, tenant: str) -> list[WrappedDek]:
-        return [self.rows[k] for k in sorted(self.rows) if k[0] == tenant]
-
-    async def replace(self, dek: WrappedDek) -> None:
-        if (dek.tenant, dek.version) not in self.rows:
-            raise KeyError("no such DEK version")
-        self.rows[(dek.tenant, dek.version)] = dek
 
 
 @pytest.fixture(scope="module")
@@ -284,31 +260,31 @@ def test_make_provider_builds_a_working_kms_provider(kms_endpoint: str, tmp_path
 
 
 @pytest.mark.usefixtures("kms_enforces_key_state")
-async def test_envelope_on_kms_end_to_end(provider: AwsKmsKeyProvider) -> None:
-    store = MemoryDekStore()
+async def test_envelope_on_kms_end_to_end(provider: AwsKmsKeyProvider, db: Database) -> None:
+    """KMS-wrapped DEKs in the real PostgreSQL store."""
+    tenant = str(uuid.uuid4())
+    store = SqlDekStore(db)
     cache = DekCache(ttl=300)
     envelope = Envelope(provider, store, cache)
-    aad = AssociatedData(TENANT_A, "employees", "salary", "42")
+    aad = AssociatedData(tenant, "employees", "salary", "42")
 
-    old_kek = provider.create(TENANT_A)
-    await envelope.create_dek(TENANT_A, old_kek)
-    blob1 = await envelope.encrypt(TENANT_A, "山田太郎".encode(), aad)
-    await envelope.create_dek(TENANT_A, old_kek)
-    blob2 = await envelope.encrypt(TENANT_A, b"8500000", aad)
-    assert await envelope.decrypt(TENANT_A, blob1, aad) == "山田太郎".encode()
+    old_kek = provider.create(tenant)
+    await envelope.create_dek(tenant, old_kek)
+    blob1 = await envelope.encrypt(tenant, "山田太郎".encode(), aad)
+    await envelope.create_dek(tenant, old_kek)
+    blob2 = await envelope.encrypt(tenant, b"8500000", aad)
+    assert await envelope.decrypt(tenant, blob1, aad) == "山田太郎".encode()
     with pytest.raises(DecryptionFailed):
-        await envelope.decrypt(
-            TENANT_A, blob2, AssociatedData(TENANT_A, "employees", "salary", "43")
-        )
+        await envelope.decrypt(tenant, blob2, AssociatedData(tenant, "employees", "salary", "43"))
 
-    new_kek = provider.create(TENANT_A)
-    assert await envelope.rewrap(TENANT_A, new_kek) == 2
+    new_kek = provider.create(tenant)
+    assert await envelope.rewrap(tenant, new_kek) == 2
     provider.destroy(old_kek)
     cache.clear()
-    assert await envelope.decrypt(TENANT_A, blob1, aad) == "山田太郎".encode()
-    assert await envelope.decrypt(TENANT_A, blob2, aad) == b"8500000"
+    assert await envelope.decrypt(tenant, blob1, aad) == "山田太郎".encode()
+    assert await envelope.decrypt(tenant, blob2, aad) == b"8500000"
 
     provider.destroy(new_kek)
-    cache.clear(TENANT_A)
+    cache.clear(tenant)
     with pytest.raises(KeyUnavailable):
-        await envelope.decrypt(TENANT_A, blob1, aad)
+        await envelope.decrypt(tenant, blob1, aad)

@@ -12,16 +12,12 @@ import hashlib
 import hmac
 import json
 import logging
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import httpx
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -151,7 +147,7 @@ class JwksServer:
 
 
 @pytest.fixture(scope="module")
-def jwks_server() -> Iterator[JwksServer]:
+def jwks_server(live_server: Any) -> Iterator[JwksServer]:
     state = JwksState()
 
     async def jwks(request: Request) -> Response:
@@ -163,26 +159,8 @@ def jwks_server() -> Iterator[JwksServer]:
         return JSONResponse({"keys": state.keys})
 
     app = Starlette(routes=[Route("/.well-known/jwks.json", jwks)])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, loop="asyncio", http="h11", lifespan="off", log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("JWKS test server did not start")
-        time.sleep(0.01)
-    try:
-        yield JwksServer(f"http://127.0.0.1:{port}/.well-known/jwks.json", state)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with live_server(app) as base:
+        yield JwksServer(f"{base}/.well-known/jwks.json", state)
 
 
 @pytest.fixture
