@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 
 from jinji import metrics
 from jinji.config import Settings
@@ -64,6 +65,9 @@ def database_ready(app: FastAPI) -> dict[str, ReadyCheck]:
 def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
+
+
+DatabaseDep = Annotated[Database, Depends(get_db)]
 
 
 def token_verifier(settings: Settings, audience: str) -> Lifespan:

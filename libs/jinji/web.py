@@ -79,13 +79,15 @@ class ObservabilityMiddleware:
         rid = incoming if incoming and _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(rid)
         status = 500
+        started_response = False
         start = time.perf_counter()
         in_flight = metrics.IN_FLIGHT.labels(self.service)
         in_flight.inc()
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
@@ -96,6 +98,15 @@ class ObservabilityMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception:
+            # Handled here, inside the request's context, so the 500 carries the request id
+            # and security headers like every other answer (Starlette's outermost error
+            # middleware would answer outside this one).
+            log.exception("unhandled error")
+            if started_response:
+                raise
+            response = _error(500, "internal_error", "Internal error.", {"request_id": rid})
+            await response(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
             in_flight.dec()
@@ -174,18 +185,11 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
-    async def internal_error(_: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", exc_info=exc)
-        return _error(
-            500, "internal_error", "Internal error.", {"request_id": request_id_var.get()}
-        )
-
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     for exc_type in DB_OUTAGE_ERRORS:
         app.add_exception_handler(exc_type, database_error)
-    app.add_exception_handler(Exception, internal_error)
 
 
 # Raised when PostgreSQL is down, restarting or the pool cannot get a connection.

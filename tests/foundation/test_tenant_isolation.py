@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Column, MetaData, Table, Text, Uuid, select, text
 from sqlalchemy.exc import DBAPIError
 
 from jinji import tenancy
@@ -63,6 +63,20 @@ async def test_schema_qualified_sql_against_another_tenant_is_refused(
     # B's data is untouched.
     async with db.tenant_transaction(b) as tx:
         assert await tx.session.scalar(text("SELECT count(*) FROM uploads")) == 1
+
+
+async def test_tables_declared_in_the_tenant_placeholder_schema_resolve_per_tenant(
+    db: Database, provision_tenant
+) -> None:
+    uploads = Table(
+        "uploads", MetaData(schema=tenancy.TENANT_SCHEMA), Column("id", Uuid), Column("kind", Text)
+    )
+    a, b = await provision_tenant(), await provision_tenant()
+    upload_a = await _insert_upload(db, a)
+    await _insert_upload(db, b)
+    async with db.tenant_transaction(a) as tx:
+        ids = (await tx.session.execute(select(uploads.c.id))).scalars().all()
+    assert ids == [upload_a]
 
 
 async def test_pooled_connection_reused_after_tenant_transaction_has_defaults(

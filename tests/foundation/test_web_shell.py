@@ -8,10 +8,46 @@ import time
 
 import httpx
 import pytest
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from sqlalchemy import text
 
 from jinji.pgembed import EmbeddedPostgres
+from jinji.runtime import DatabaseDep
+from jinji.service import build_service
 from services.analytics.app import create_app as create_analytics
 from services.analytics.settings import AnalyticsSettings
+from services.registry import SPECS
+
+
+class Credentials(BaseModel):
+    username: str = Field(min_length=3)
+    password: str = Field(min_length=12)
+
+
+def probe_router() -> APIRouter:
+    """Routes that exercise the shell's failure paths, mounted on a real service build."""
+    router = APIRouter()
+
+    @router.get("/v1/probe/db")
+    async def touch_db(db: DatabaseDep) -> dict[str, int]:
+        async with db.transaction() as s:
+            return {"one": int(await s.scalar(text("SELECT 1")) or 0)}
+
+    @router.get("/v1/probe/crash")
+    async def crash() -> None:
+        raise RuntimeError("secret-internal-detail")
+
+    @router.post("/v1/probe/login")
+    async def login(body: Credentials) -> dict[str, str]:
+        return {"username": body.username}
+
+    return router
+
+
+def probe_app(database_url: str):
+    settings = AnalyticsSettings(database_url=database_url)
+    return build_service(SPECS["analytics"], settings, routers=[probe_router()])
 
 
 def _get(url: str) -> httpx.Response:
@@ -32,7 +68,7 @@ def test_readyz_follows_postgresql_down_and_back(tmp_path, live_server) -> None:
     server = EmbeddedPostgres(tmp_path / "pg")
     server.start()
     try:
-        app = create_analytics(AnalyticsSettings(database_url=server.url(), data_dir=tmp_path))
+        app = probe_app(server.url())
         with live_server(app) as base:
             ready = _get(f"{base}/analytics/readyz")
             assert ready.status_code == 200
@@ -46,10 +82,17 @@ def test_readyz_follows_postgresql_down_and_back(tmp_path, live_server) -> None:
             assert down.headers["retry-after"] == "5"
             # Liveness does not depend on the database: the pod must not be restarted.
             assert _get(f"{base}/analytics/healthz").status_code == 200
+            # A request that needs the database gets a clear, retryable answer.
+            during = _get(f"{base}/analytics/v1/probe/db")
+            assert during.status_code == 503
+            assert during.json()["error"]["code"] == "database_unavailable"
+            assert during.headers["retry-after"] == "5"
 
             server.start()
             back = _wait_for_status(f"{base}/analytics/readyz", 200)
             assert back.status_code == 200
+            # The pool recovered by itself: no restart of the service.
+            assert _get(f"{base}/analytics/v1/probe/db").json() == {"one": 1}
     finally:
         server.stop()
 
@@ -101,3 +144,29 @@ def test_errors_use_one_envelope_with_request_id_and_security_headers(
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert spec.status_code == 200
     assert "/analytics/readyz" in spec.json()["paths"]
+
+
+def test_unhandled_error_is_a_500_envelope_without_internals(database_url, live_server) -> None:
+    with live_server(probe_app(database_url)) as base:
+        response = httpx.get(f"{base}/analytics/v1/probe/crash")
+    assert response.status_code == 500
+    body = response.json()
+    assert body["error"]["code"] == "internal_error"
+    assert body["error"]["details"]["request_id"] == response.headers["x-request-id"]
+    assert "secret-internal-detail" not in response.text
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_validation_error_names_the_field_but_never_echoes_the_value(
+    database_url, live_server
+) -> None:
+    with live_server(probe_app(database_url)) as base:
+        response = httpx.post(
+            f"{base}/analytics/v1/probe/login",
+            json={"username": "yamada", "password": "hunter2-pw"},
+        )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert [e["loc"] for e in error["details"]["errors"]] == [["body", "password"]]
+    assert "hunter2-pw" not in response.text
