@@ -8,6 +8,8 @@ run creates its own database and drops it at the end.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -31,18 +33,37 @@ from jinji.pgembed import EmbeddedPostgres
 MIGRATIONS = REPO_ROOT / "migrations"
 
 
+@contextmanager
+def _embedded_pg_root() -> Iterator[Path]:
+    """A directory for an embedded cluster outside pytest's temp tree: pytest resets its
+    base temp dir to mode 700 when a session starts, which would lock out the server's own
+    system user (used when the tests run as root) in any other session running meanwhile."""
+    root = Path(tempfile.mkdtemp(prefix="jinji-test-pg-"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def embedded_pg_root() -> Iterator[Path]:
+    with _embedded_pg_root() as root:
+        yield root
+
+
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     external = os.environ.get("JINJI_TEST_DATABASE_URL")
     if external:
         yield external
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
-    url = server.start()
-    try:
-        yield url
-    finally:
-        server.stop()
+    with _embedded_pg_root() as root:
+        server = EmbeddedPostgres(root)
+        url = server.start()
+        try:
+            yield url
+        finally:
+            server.stop()
 
 
 async def _admin(server_url: str, sql: str) -> None:

@@ -268,5 +268,18 @@ def create_app(
         return Response(body, media_type=content_type)
 
     for router in routers:
-        app.include_router(router, prefix=spec.prefix)
+        if router.prefix != spec.prefix:
+            raise ValueError(
+                f"{spec.name} routers must be made with service_router() (prefix {spec.prefix})"
+            )
+        app.include_router(router)
     return app
+
+
+def service_router(spec: ServiceSpec) -> APIRouter:
+    """A router for one of the service's own route groups.
+
+    The prefix is set on the router itself so each route's template is the full public path
+    (``/analytics/v1/...``): that is what metrics, logs and OpenAPI show.
+    """
+    return APIRouter(prefix=spec.prefix)

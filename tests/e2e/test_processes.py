@@ -131,9 +131,9 @@ def start_make_run(port: int, data_dir: Path) -> tuple[subprocess.Popen[bytes], 
     return proc, "".join(lines)
 
 
-def test_make_run_serves_everything_on_one_port_and_keeps_data(tmp_path: Path) -> None:
+def test_make_run_serves_everything_on_one_port_and_keeps_data(embedded_pg_root: Path) -> None:
     port = free_port()
-    data_dir = tmp_path / "data"
+    data_dir = embedded_pg_root / "data"
     proc, out = start_make_run(port, data_dir)
     base = f"http://127.0.0.1:{port}"
     try:

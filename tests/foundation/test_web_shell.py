@@ -15,6 +15,7 @@ from sqlalchemy import text
 from jinji.pgembed import EmbeddedPostgres
 from jinji.runtime import DatabaseDep
 from jinji.service import build_service
+from jinji.web import service_router
 from services.analytics.app import create_app as create_analytics
 from services.analytics.settings import AnalyticsSettings
 from services.registry import SPECS
@@ -27,7 +28,7 @@ class Credentials(BaseModel):
 
 def probe_router() -> APIRouter:
     """Routes that exercise the shell's failure paths, mounted on a real service build."""
-    router = APIRouter()
+    router = service_router(SPECS["analytics"])
 
     @router.get("/v1/probe/db")
     async def touch_db(db: DatabaseDep) -> dict[str, int]:
@@ -64,8 +65,8 @@ def _wait_for_status(url: str, status: int, timeout_s: float = 20.0) -> httpx.Re
 
 
 @pytest.mark.fault
-def test_readyz_follows_postgresql_down_and_back(tmp_path, live_server) -> None:
-    server = EmbeddedPostgres(tmp_path / "pg")
+def test_readyz_follows_postgresql_down_and_back(embedded_pg_root, live_server) -> None:
+    server = EmbeddedPostgres(embedded_pg_root)
     server.start()
     try:
         app = probe_app(server.url())
