@@ -16,7 +16,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import any_, insert, literal, select, update
 
 from jinji.config import Settings
 from jinji.db import Database
@@ -117,7 +117,7 @@ async def ensure_operator(
         row = (
             await s.execute(
                 select(users.c.must_change_password).where(
-                    users.c.tenant_id == platform_id, users.c.roles.any("operator")
+                    users.c.tenant_id == platform_id, literal("operator") == any_(users.c.roles)
                 )
             )
         ).first()

@@ -76,7 +76,13 @@ async def _admin(server_url: str, sql: str) -> None:
 
 
 @pytest.fixture(scope="session")
-async def database_url(pg_server_url: str) -> AsyncIterator[str]:
+def tenant_roles() -> list[str]:
+    """Tenant roles the run created: roles belong to the cluster, not to the database."""
+    return []
+
+
+@pytest.fixture(scope="session")
+async def database_url(pg_server_url: str, tenant_roles: list[str]) -> AsyncIterator[str]:
     name = f"jinji_test_{uuid.uuid4().hex[:12]}"
     await _admin(pg_server_url, f'CREATE DATABASE "{name}"')
     url = make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
@@ -86,6 +92,8 @@ async def database_url(pg_server_url: str) -> AsyncIterator[str]:
         yield url
     finally:
         await _admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for role in tenant_roles:
+            await _admin(pg_server_url, f"DROP ROLE IF EXISTS {tenancy.quote_ident(role)}")
 
 
 @pytest.fixture(scope="session")
@@ -101,11 +109,12 @@ ProvisionTenant = Callable[[], Awaitable[uuid.UUID]]
 
 
 @pytest.fixture
-def provision_tenant(db: Database) -> ProvisionTenant:
+def provision_tenant(db: Database, tenant_roles: list[str]) -> ProvisionTenant:
     """Creates a tenant's role and schema and migrates it, as tenant provisioning does."""
 
     async def make() -> uuid.UUID:
         tenant_id = uuid.uuid4()
+        tenant_roles.append(tenancy.role_name(tenant_id))
         async with db.engine.connect() as conn:
             await tenancy.provision(conn, tenant_id)
             await conn.commit()
