@@ -7,6 +7,7 @@ run creates its own database and drops it at the end.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -14,7 +15,12 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
 from pathlib import Path
 from typing import Any
 
@@ -76,24 +82,44 @@ async def _admin(server_url: str, sql: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def tenant_roles() -> list[str]:
-    """Tenant roles the run created: roles belong to the cluster, not to the database."""
-    return []
+async def tenant_roles(pg_server_url: str) -> AsyncIterator[list[str]]:
+    """Tenant roles the run creates. Roles belong to the cluster, not to a database, so they
+    are dropped last, after every database that held their schemas."""
+    roles: list[str] = []
+    yield roles
+    for role in roles:
+        await _admin(pg_server_url, f"DROP ROLE IF EXISTS {tenancy.quote_ident(role)}")
+
+
+@asynccontextmanager
+async def _scratch_database(server_url: str, *, migrated: bool = True) -> AsyncIterator[str]:
+    """A database of its own on the test server, dropped afterwards."""
+    name = f"jinji_test_{uuid.uuid4().hex[:12]}"
+    await _admin(server_url, f'CREATE DATABASE "{name}"')
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        if migrated:
+            report = await migrate_all(url, MIGRATIONS, workers=1)
+            assert report.ok, report.failures
+        yield url
+    finally:
+        await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+ScratchDatabase = Callable[..., AbstractAsyncContextManager[str]]
+
+
+@pytest.fixture(scope="session")
+def scratch_database(pg_server_url: str) -> ScratchDatabase:
+    """For tests that need an empty database (first start) or break one on purpose:
+    ``async with scratch_database(migrated=False) as url: ...``."""
+    return functools.partial(_scratch_database, pg_server_url)
 
 
 @pytest.fixture(scope="session")
 async def database_url(pg_server_url: str, tenant_roles: list[str]) -> AsyncIterator[str]:
-    name = f"jinji_test_{uuid.uuid4().hex[:12]}"
-    await _admin(pg_server_url, f'CREATE DATABASE "{name}"')
-    url = make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
-    report = await migrate_all(url, MIGRATIONS, workers=1)
-    assert report.ok, report.failures
-    try:
+    async with _scratch_database(pg_server_url) as url:
         yield url
-    finally:
-        await _admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        for role in tenant_roles:
-            await _admin(pg_server_url, f"DROP ROLE IF EXISTS {tenancy.quote_ident(role)}")
 
 
 @pytest.fixture(scope="session")

@@ -22,15 +22,12 @@ import pytest
 from argon2 import PasswordHasher
 from argon2.exceptions import VerifyMismatchError
 from pydantic import SecretStr
-from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import func, insert, select, update
 
 from jinji.config import REPO_ROOT, Settings
-from jinji.db import Database, async_url
+from jinji.db import Database
 from jinji.keys import LocalKeyProvider
 from jinji.keys.sql_store import data_keys
-from jinji.migrate import migrate_all
 from jinji.runtime import make_envelope
 from services import bootstrap
 from services.bootstrap import FirstLogin
@@ -44,28 +41,10 @@ _ARGON2ID = re.compile(
 )
 
 
-async def _admin(server_url: str, sql: str) -> None:
-    engine = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
-async def scratch_url(database_url: str) -> AsyncIterator[str]:
-    server_url = make_url(database_url).set(database="postgres")
-    server = server_url.render_as_string(hide_password=False)
-    name = f"jinji_bootstrap_{uuid.uuid4().hex[:12]}"
-    await _admin(server, f'CREATE DATABASE "{name}"')
-    url = server_url.set(database=name).render_as_string(hide_password=False)
-    try:
-        report = await migrate_all(url, MIGRATIONS, workers=1)
-        assert report.ok, report.failures
+async def scratch_url(scratch_database) -> AsyncIterator[str]:
+    async with scratch_database() as url:
         yield url
-    finally:
-        await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

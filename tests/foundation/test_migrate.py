@@ -18,13 +18,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import column, func, select, table, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from jinji import migrate, tenancy
 from jinji.config import REPO_ROOT
-from jinji.db import Database, async_url
+from jinji.db import Database
 from jinji.migrate import (
     CONTROL_COMPONENTS,
     IN_PROCESS_MAX,
@@ -39,16 +37,6 @@ TENANT_HEAD = head_revision(MIGRATIONS, "tenant")
 TENANT_TABLES = {"alembic_version", "uploads", "dataset_versions"}
 FLEET_SIZE = 20
 WORKERS = 2
-
-
-async def _admin(server_url: str, *statements: str) -> None:
-    engine = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            for sql in statements:
-                await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 @dataclass
@@ -107,26 +95,16 @@ class Scratch:
 
 
 @pytest.fixture(scope="module")
-async def scratch(database_url: str) -> AsyncIterator[Scratch]:
-    server_url = make_url(database_url).set(database="postgres")
-    server = server_url.render_as_string(hide_password=False)
-    name = f"jinji_migrate_{uuid.uuid4().hex[:12]}"
-    await _admin(server, f'CREATE DATABASE "{name}"')
-    url = server_url.set(database=name).render_as_string(hide_password=False)
-    state = Scratch(url, Database(url, application_name="jinji-tests-migrate", pool_size=2))
-    try:
-        yield state
-    finally:
-        await state.db.dispose()
-        await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        # Roles are cluster-wide: drop the tenant roles this module created.
-        await _admin(
-            server,
-            *(
-                f"DROP ROLE IF EXISTS {tenancy.quote_ident(tenancy.role_name(t))}"
-                for t in state.tenants
-            ),
-        )
+async def scratch(scratch_database, tenant_roles: list[str]) -> AsyncIterator[Scratch]:
+    # Unmigrated: the first test migrates it as a first `jinji migrate` does.
+    async with scratch_database(migrated=False) as url:
+        state = Scratch(url, Database(url, application_name="jinji-tests-migrate", pool_size=2))
+        try:
+            yield state
+        finally:
+            await state.db.dispose()
+            # Roles are cluster-wide: dropped with the run's other tenant roles.
+            tenant_roles.extend(tenancy.role_name(t) for t in state.tenants)
 
 
 @dataclass
