@@ -48,6 +48,9 @@ class EmbeddedPostgres:
         self.port_file = self.root / "port"
         self._user: str | None = None
         self.port: int | None = None
+        # Only a server this object started is stopped by it: a second `jinji up` on the
+        # same data directory must not take the first one's database away.
+        self._started = False
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> str:
@@ -62,6 +65,7 @@ class EmbeddedPostgres:
             self.port = running
         else:
             self.port = self._choose_port()
+            self._started = True
             opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories=''"
             self._run(
                 [
@@ -73,8 +77,9 @@ class EmbeddedPostgres:
         return self.url()
 
     def stop(self) -> None:
-        if self._running_port() is not None:
+        if self._started and self._running_port() is not None:
             self._run([_bin("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"])
+        self._started = False
 
     def url(self, database: str = "postgres") -> str:
         assert self.port is not None, "server not started"
