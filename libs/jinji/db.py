@@ -56,13 +56,14 @@ class Database:
         *,
         application_name: str = "jinji",
         pool_size: int = 10,
+        max_overflow: int | None = None,
         pool_timeout_s: float = 5.0,
         statement_timeout_ms: int = 30_000,
     ) -> None:
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
-            max_overflow=pool_size,
+            max_overflow=pool_size if max_overflow is None else max_overflow,
             pool_timeout=pool_timeout_s,
             # A restarted PostgreSQL leaves dead sockets in the pool; pre-ping replaces them
             # so the first request after an outage does not fail.

@@ -84,8 +84,7 @@ async def test_pooled_connection_reused_after_tenant_transaction_has_defaults(
 ) -> None:
     tenant = await provision_tenant()
     # One pooled connection and no overflow: the next checkout is the same backend.
-    single = Database(database_url, pool_size=1)
-    single.engine.pool._max_overflow = 0  # type: ignore[attr-defined]
+    single = Database(database_url, pool_size=1, max_overflow=0)
     try:
         async with single.transaction() as s:
             default_user = await s.scalar(text("SELECT current_user"))
