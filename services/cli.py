@@ -96,7 +96,6 @@ def cmd_up(settings: Settings, host: str, port: int) -> int:
         os.environ["JINJI_DATABASE_URL"] = embedded.url(DATABASE_NAME)
     # Tokens name the URL they were issued at: the one this gateway actually serves.
     os.environ.setdefault("JINJI_ISSUER", f"http://{host}:{port}/identity")
-    os.environ.setdefault("JINJI_GATEWAY_URL", f"http://{host}:{port}")
     settings = Settings()
     try:
         if cmd_migrate(settings, workers=max(os.cpu_count() or 1, 2)) != 0:

@@ -37,12 +37,8 @@ class Settings(BaseSettings):
     jwks_url: str | None = None
     token_leeway_s: int = Field(default=30, ge=0, le=120)
 
-    # Service-to-service calls.
-    gateway_url: str = "http://127.0.0.1:8000"
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
+    # Outgoing HTTP calls (JWKS fetches, other services).
     http_timeout_s: float = Field(default=5.0, gt=0)
-    http_retries: int = Field(default=2, ge=0, le=5)
 
     log_level: str = "INFO"
     migrations_dir: Path = REPO_ROOT / "migrations"

@@ -14,6 +14,7 @@ from jinji.config import Settings
 from jinji.db import Database
 from jinji.keys import DekCache, Envelope, KeyProvider, make_provider
 from jinji.keys.sql_store import SqlDekStore
+from jinji.tokens import JwksCache, TokenVerifier
 from jinji.web import Lifespan, ReadyCheck
 
 
@@ -75,16 +76,14 @@ def token_verifier(settings: Settings, audience: str) -> Lifespan:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from jinji.tokens import JwksCache, TokenVerifier
-
-        async with httpx.AsyncClient(timeout=settings.http_timeout_s) as client:
-            app.state.token_verifier = TokenVerifier(
-                JwksCache(settings.resolved_jwks_url, client),
-                issuer=settings.issuer,
-                audience=audience,
-                leeway_s=settings.token_leeway_s,
-            )
-            yield
+        # Runs after http_client(): the JWKS is fetched with the app's shared client.
+        app.state.token_verifier = TokenVerifier(
+            JwksCache(settings.resolved_jwks_url, app.state.http),
+            issuer=settings.issuer,
+            audience=audience,
+            leeway_s=settings.token_leeway_s,
+        )
+        yield
 
     return lifespan
 

@@ -8,13 +8,16 @@ import time
 
 import httpx
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
+from joserfc import jwt
+from joserfc.jwk import ECKey
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from jinji.pgembed import EmbeddedPostgres
 from jinji.runtime import DatabaseDep
 from jinji.service import build_service
+from jinji.tokens import CurrentPrincipal
 from jinji.web import service_router
 from services.analytics.app import create_app as create_analytics
 from services.analytics.settings import AnalyticsSettings
@@ -39,6 +42,10 @@ def probe_router() -> APIRouter:
     async def crash() -> None:
         raise RuntimeError("secret-internal-detail")
 
+    @router.get("/v1/probe/me")
+    async def me(principal: CurrentPrincipal) -> dict[str, str | None]:
+        return {"sub": principal.subject, "tid": principal.tenant_id}
+
     @router.post("/v1/probe/login")
     async def login(body: Credentials) -> dict[str, str]:
         return {"username": body.username}
@@ -46,9 +53,12 @@ def probe_router() -> APIRouter:
     return router
 
 
-def probe_app(database_url: str):
-    settings = AnalyticsSettings(database_url=database_url)
-    return build_service(SPECS["analytics"], settings, routers=[probe_router()])
+def probe_app(database_url: str, **settings: object):
+    return build_service(
+        SPECS["analytics"],
+        AnalyticsSettings(database_url=database_url, **settings),
+        routers=[probe_router()],
+    )
 
 
 def _get(url: str) -> httpx.Response:
@@ -171,3 +181,36 @@ def test_validation_error_names_the_field_but_never_echoes_the_value(
     assert error["code"] == "validation_error"
     assert [e["loc"] for e in error["details"]["errors"]] == [["body", "password"]]
     assert "hunter2-pw" not in response.text
+
+
+def test_service_verifies_access_tokens_against_identity_jwks(database_url, live_server) -> None:
+    key = ECKey.generate_key("P-256", {"kid": "k1"})
+    jwks = FastAPI()
+
+    @jwks.get("/identity/.well-known/jwks.json")
+    async def keys() -> dict[str, object]:
+        return {"keys": [{**key.as_dict(private=False), "alg": "ES256", "use": "sig"}]}
+
+    now = int(time.time())
+    claims = {"iss": "", "aud": ["jinji-analytics"], "sub": "u-1", "tid": "t-1", "jti": "j-1"}
+    claims |= {"iat": now, "exp": now + 300, "roles": ["viewer"]}
+    with live_server(jwks) as identity:
+        issuer = f"{identity}/identity"
+        app = probe_app(database_url, issuer=issuer)
+        token = jwt.encode({"alg": "ES256", "kid": "k1"}, {**claims, "iss": issuer}, key)
+        other_audience = jwt.encode(
+            {"alg": "ES256", "kid": "k1"}, {**claims, "iss": issuer, "aud": "jinji-identity"}, key
+        )
+        with live_server(app) as base:
+            url = f"{base}/analytics/v1/probe/me"
+            anonymous = httpx.get(url)
+            valid = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
+            wrong_aud = httpx.get(url, headers={"Authorization": f"Bearer {other_audience}"})
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["code"] == "unauthorized"
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    assert valid.status_code == 200
+    assert valid.json() == {"sub": "u-1", "tid": "t-1"}
+    # A token issued for another service is not accepted here.
+    assert wrong_aud.status_code == 401
+    assert other_audience not in wrong_aud.text
