@@ -412,14 +412,18 @@ def require_roles(*roles: str) -> PrincipalDependency:
 
 
 def require_scopes(*scopes: str) -> PrincipalDependency:
-    """A dependency passing callers whose token holds ALL of ``scopes``."""
+    """A dependency passing service tokens that hold ALL of ``scopes``.
+
+    Scopes name internal operations granted to service clients (client credentials); a user
+    token is refused even if it carries a ``scope`` claim, as roles are refused to services.
+    """
     if not scopes:
         # An empty requirement would pass everyone, which is never what a caller meant.
         raise ValueError("require_scopes() needs at least one scope")
     wanted = frozenset(scopes)
 
     async def has_scopes(caller: CurrentPrincipal) -> Principal:
-        if not wanted <= caller.scopes:
+        if not caller.is_service or not wanted <= caller.scopes:
             raise Forbidden("Missing required scope.")
         return caller
 

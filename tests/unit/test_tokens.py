@@ -790,6 +790,10 @@ async def test_api_scopes(api: httpx.AsyncClient) -> None:
     no_scope = sign(service_claims(scope=DROP))
     assert (await api.get("/internal", headers=bearer(no_scope))).status_code == 403
 
+    # A user token never passes a scope check, even carrying the scopes.
+    user_with_scopes = sign(user_claims(scope="reports:read reports:write"))
+    assert (await api.get("/internal", headers=bearer(user_with_scopes))).status_code == 403
+
     assert (await api.get("/internal")).status_code == 401
 
 
