@@ -23,14 +23,18 @@ run: install
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Speed figures, each a ratio to a baseline measured in the same run.
+bench: install
+	$(BIN)/python bench/migrate_tenants.py --tenants 1000 --workers 2
+
 lint: install
-	$(BIN)/ruff check libs services tests migrations
-	$(BIN)/ruff format --check libs services tests migrations
+	$(BIN)/ruff check libs services tests migrations bench
+	$(BIN)/ruff format --check libs services tests migrations bench
 	$(BIN)/mypy
 
 fmt: install
-	$(BIN)/ruff format libs services tests migrations
-	$(BIN)/ruff check --fix libs services tests migrations
+	$(BIN)/ruff format libs services tests migrations bench
+	$(BIN)/ruff check --fix libs services tests migrations bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
