@@ -1,9 +1,44 @@
 """Identity's control-schema tables (schema ``identity``), as migrated in migrations/identity."""
 
-from sqlalchemy import ARRAY, Boolean, Column, DateTime, LargeBinary, MetaData, Table, Text, func
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = MetaData(schema="identity")
+
+
+def _ts(name: str, nullable: bool = True, now: bool = False) -> "Column[Any]":
+    return Column(
+        name, DateTime(timezone=True), nullable=nullable, server_default=func.now() if now else None
+    )
+
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("slug", Text, nullable=False, unique=True),
+    Column("status", Text, nullable=False),
+    Column("seats", Integer),
+    Column("mfa_required", Boolean, nullable=False),
+    Column("session_idle_s", Integer, nullable=False),
+    Column("session_absolute_s", Integer, nullable=False),
+    _ts("updated_at", nullable=False, now=True),
+)
 
 users = Table(
     "users",
@@ -16,8 +51,91 @@ users = Table(
     Column("companies", ARRAY(Text), nullable=False),
     Column("must_change_password", Boolean, nullable=False),
     Column("status", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("password_changed_at", DateTime(timezone=True)),
+    _ts("created_at", nullable=False, now=True),
+    _ts("password_changed_at"),
+    _ts("one_time_password_expires_at"),
+    Column("totp_secret_enc", LargeBinary),
+    _ts("totp_enabled_at"),
+    Column("totp_last_step", BigInteger),
+    _ts("updated_at", nullable=False, now=True),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), ForeignKey(users.c.id), nullable=False),
+    Column("code_hash", Text, nullable=False),
+    _ts("used_at"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), ForeignKey(users.c.id), nullable=False),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("amr", ARRAY(Text), nullable=False),
+    _ts("created_at", nullable=False, now=True),
+    _ts("last_used_at", nullable=False, now=True),
+    _ts("idle_expires_at", nullable=False),
+    _ts("absolute_expires_at", nullable=False),
+    _ts("revoked_at"),
+    Column("revoke_reason", Text),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("session_id", UUID(as_uuid=True), ForeignKey(sessions.c.id), nullable=False),
+    _ts("created_at", nullable=False, now=True),
+    _ts("rotated_at"),
+)
+
+challenges = Table(
+    "challenges",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("token_hash", LargeBinary, nullable=False, unique=True),
+    Column("user_id", UUID(as_uuid=True), ForeignKey(users.c.id), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("amr", ARRAY(Text), nullable=False),
+    Column("pending_totp_enc", LargeBinary),
+    _ts("created_at", nullable=False, now=True),
+    _ts("expires_at", nullable=False),
+    _ts("consumed_at"),
+)
+
+throttle = Table(
+    "throttle",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("failures", Integer, nullable=False),
+    _ts("window_started_at", nullable=False),
+    _ts("blocked_until"),
+)
+
+service_clients = Table(
+    "service_clients",
+    metadata,
+    Column("client_id", Text, primary_key=True),
+    Column("secret_hash", Text, nullable=False),
+    Column("audiences", ARRAY(Text), nullable=False),
+    Column("scopes", ARRAY(Text), nullable=False),
+    _ts("created_at", nullable=False, now=True),
+    _ts("disabled_at"),
+)
+
+scim_tokens = Table(
+    "scim_tokens",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("token_hash", LargeBinary, nullable=False, unique=True),
+    Column("created_by", UUID(as_uuid=True), nullable=False),
+    _ts("created_at", nullable=False, now=True),
+    _ts("revoked_at"),
 )
 
 signing_keys = Table(
@@ -28,5 +146,6 @@ signing_keys = Table(
     Column("private_key_enc", LargeBinary, nullable=False),
     Column("public_jwk", JSONB, nullable=False),
     Column("status", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _ts("created_at", nullable=False, now=True),
+    _ts("retire_after"),
 )
