@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sqlalchemy import any_, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from jinji.config import Settings
 from jinji.db import Database
@@ -27,6 +28,7 @@ from jinji.tenancy import PLATFORM_TENANT_SLUG
 from services.identity import passwords, signing
 from services.identity.settings import IdentitySettings
 from services.identity.tables import signing_keys, users
+from services.identity.tables import tenants as identity_tenants
 from services.tenant_admin.tables import tenants
 
 OPERATOR_USERNAME = "operator"
@@ -46,6 +48,7 @@ async def run(settings: Settings) -> FirstLogin | None:
     try:
         envelope = make_envelope(settings, db)
         platform_id = await ensure_platform_tenant(db, key_provider(settings), envelope)
+        await ensure_identity_tenant(db, platform_id)
         await ensure_signing_key(db, envelope, platform_id)
         return await ensure_operator(db, IdentitySettings(), platform_id, settings.data_dir)
     finally:
@@ -87,6 +90,25 @@ async def ensure_platform_tenant(
     async with db.transaction() as s:
         await s.execute(update(tenants).where(tenants.c.id == tenant_id).values(status="active"))
     return tenant_id
+
+
+async def ensure_identity_tenant(db: Database, platform_id: uuid.UUID) -> None:
+    """Identity's own record of the platform tenant: no seat limit, MFA always required."""
+    identity = IdentitySettings()
+    async with db.transaction() as s:
+        await s.execute(
+            pg_insert(identity_tenants)
+            .values(
+                id=platform_id,
+                slug=PLATFORM_TENANT_SLUG,
+                status="active",
+                seats=None,
+                mfa_required=True,
+                session_idle_s=identity.session_idle_s,
+                session_absolute_s=identity.session_absolute_s,
+            )
+            .on_conflict_do_nothing(index_elements=[identity_tenants.c.id])
+        )
 
 
 async def ensure_signing_key(db: Database, envelope: Envelope, platform_id: uuid.UUID) -> None:

@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import httpx
 from fastapi import Depends, Request
@@ -42,6 +42,7 @@ __all__ = [
     "CurrentPrincipal",
     "InvalidToken",
     "JwksCache",
+    "KeySource",
     "Principal",
     "TokenVerifier",
     "principal",
@@ -70,6 +71,16 @@ class InvalidToken(Exception):
 
 
 # --------------------------------------------------------------------------- JWKS
+
+
+class KeySource(Protocol):
+    """Where verification keys come from: identity's JWKS over HTTP for every other service
+    (:class:`JwksCache`), identity's own key table for identity itself."""
+
+    @property
+    def has_keys(self) -> bool: ...
+
+    async def get(self, kid: str) -> ECKey | None: ...
 
 
 class JwksCache:
@@ -222,7 +233,7 @@ class Principal:
 class TokenVerifier:
     def __init__(
         self,
-        jwks: JwksCache,
+        jwks: KeySource,
         *,
         issuer: str,
         audience: str,
