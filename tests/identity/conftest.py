@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ import httpx
 import pyotp
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from jinji.db import Database
 from services import bootstrap
@@ -31,8 +32,14 @@ class Stack:
     base: str
     first_login: bootstrap.FirstLogin
 
+    password: str = PASSWORD
+
     def url(self, path: str) -> str:
         return f"{self.base}/identity{path}"
+
+    @staticmethod
+    def code(secret: str, offset_steps: int = 0) -> str:
+        return str(pyotp.TOTP(secret).at(time.time() + offset_steps * 30))
 
     async def tenant(self, *, mfa_required: bool = False, seats: int | None = 50) -> str:
         slug = f"t{uuid.uuid4().hex[:10]}"
@@ -59,8 +66,6 @@ class Stack:
         roles: tuple[str, ...] = ("viewer",),
         must_change: bool = False,
     ) -> uuid.UUID:
-        from sqlalchemy import select
-
         user_id = uuid.uuid4()
         hashed = passwords.hash_password(passwords.hasher(self.settings), password)
         async with self.db.transaction() as s:
@@ -104,10 +109,3 @@ async def stack(scratch_database, live_server, tmp_path_factory) -> AsyncIterato
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=10) as client:
         yield client
-
-
-def totp_now(secret: str, offset_steps: int = 0) -> str:
-    totp = pyotp.TOTP(secret)
-    import time
-
-    return totp.at(time.time() + offset_steps * 30)
