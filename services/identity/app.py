@@ -5,7 +5,7 @@ from fastapi import FastAPI
 
 from jinji.service import build_service
 from jinji.tokens import TokenVerifier
-from services.identity import context, routes_auth, routes_me
+from services.identity import context, routes_auth, routes_me, routes_users
 from services.identity.keyring import StoredKeys
 from services.identity.settings import IdentitySettings
 from services.registry import SPECS
@@ -29,6 +29,6 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
     return build_service(
         spec,
         settings,
-        routers=[routes_auth.router, routes_me.router],
+        routers=[routes_auth.router, routes_me.router, routes_users.router],
         lifespans=[context.lifespan(settings), own_keys],
     )

@@ -127,7 +127,9 @@ async def login(
     keys = (account_key(tenant, username), address_key(source_ip))
     await ctx.throttle.check(*keys)
     async with ctx.db.transaction() as s:
-        account = await load_account(s, tenants.c.slug == tenant, users.c.username == username)
+        account = await load_account(
+            s, tenants.c.slug == tenant, users.c.username == username.strip().lower()
+        )
         ok = await asyncio.to_thread(
             passwords.verify_password,
             ctx.hasher,
