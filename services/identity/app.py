@@ -5,7 +5,14 @@ from fastapi import FastAPI
 
 from jinji.service import build_service
 from jinji.tokens import TokenVerifier
-from services.identity import context, routes_auth, routes_me, routes_users
+from services.identity import (
+    context,
+    routes_auth,
+    routes_internal,
+    routes_me,
+    routes_operator,
+    routes_users,
+)
 from services.identity.keyring import StoredKeys
 from services.identity.settings import IdentitySettings
 from services.registry import SPECS
@@ -29,6 +36,12 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
     return build_service(
         spec,
         settings,
-        routers=[routes_auth.router, routes_me.router, routes_users.router],
+        routers=[
+            routes_auth.router,
+            routes_me.router,
+            routes_users.router,
+            routes_internal.router,
+            routes_operator.router,
+        ],
         lifespans=[context.lifespan(settings), own_keys],
     )

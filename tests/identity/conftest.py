@@ -37,6 +37,32 @@ class Stack:
     def url(self, path: str) -> str:
         return f"{self.base}/identity{path}"
 
+    def operator_token(self, http: httpx.Client) -> str:
+        """The bootstrap operator's first login: new password, TOTP enrolment, tokens."""
+        first = self.first_login
+        step = http.post(
+            self.url("/v1/login"),
+            json={
+                "tenant": first.tenant,
+                "username": first.username,
+                "password": first.one_time_password,
+            },
+        ).json()
+        challenge = step["challenge_token"]
+        step = http.post(
+            self.url("/v1/login/challenge"),
+            json={"challenge_token": challenge, "new_password": "a long platform passphrase"},
+        ).json()
+        challenge = step["challenge_token"]
+        setup = http.post(
+            self.url("/v1/login/challenge/totp"), json={"challenge_token": challenge}
+        ).json()
+        tokens = http.post(
+            self.url("/v1/login/challenge"),
+            json={"challenge_token": challenge, "code": self.code(setup["secret"])},
+        ).json()
+        return str(tokens["access_token"])
+
     @staticmethod
     def code(secret: str, offset_steps: int = 0) -> str:
         return str(pyotp.TOTP(secret).at(time.time() + offset_steps * 30))
