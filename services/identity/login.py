@@ -29,6 +29,7 @@ from services.identity.errors import (
     PasswordNotAccepted,
 )
 from services.identity.issuing import access_token
+from services.identity.metrics import LOGINS, MFA, TOKENS
 from services.identity.secrets_util import new_token, token_hash
 from services.identity.tables import challenges, recovery_codes, tenants, users
 from services.identity.throttle import Throttled, account_key, address_key
@@ -125,7 +126,11 @@ async def login(
     ctx: Identity, *, tenant: str, username: str, password: str, source_ip: str
 ) -> Tokens | Challenge:
     keys = (account_key(tenant, username), address_key(source_ip))
-    await ctx.throttle.check(*keys)
+    try:
+        await ctx.throttle.check(*keys)
+    except Throttled:
+        LOGINS.labels("throttled").inc()
+        raise
     async with ctx.db.transaction() as s:
         account = await load_account(
             s, tenants.c.slug == tenant, users.c.username == username.strip().lower()
@@ -148,11 +153,14 @@ async def login(
                 details={"reason": _failure_reason(account, ok, expired_otp)},
             )
     if account is None or not ok or expired_otp:
+        LOGINS.labels("failure").inc()
         await _fail(ctx, keys)
         raise InvalidCredentials()
     await ctx.throttle.success(keys[0])
     async with ctx.db.transaction() as s:
-        return await _next_step(ctx, s, account, amr=["pwd"], source_ip=source_ip)
+        step = await _next_step(ctx, s, account, amr=["pwd"], source_ip=source_ip)
+    LOGINS.labels("success" if isinstance(step, Tokens) else "challenge").inc()
+    return step
 
 
 def _failure_reason(account: Account | None, ok: bool, expired_otp: bool) -> str:
@@ -222,6 +230,7 @@ async def _tokens(
         source_ip=source_ip,
         details={"amr": " ".join(amr)},
     )
+    TOKENS.labels("login").inc()
     token, expires_in = await access_token(
         ctx,
         user_id=account.id,
@@ -397,6 +406,10 @@ async def _answer_mfa(
                 method = "otp"
         elif recovery_code is not None and await _use_recovery_code(s, account.id, recovery_code):
             method = "recovery_code"
+        MFA.labels(
+            "recovery_code" if recovery_code is not None and code is None else "totp",
+            "failure" if method is None else "success",
+        ).inc()
         if method is None:
             await audit.record(
                 s,
@@ -474,6 +487,7 @@ async def _answer_enrollment(
         )
     ).decode()
     step = totp.verify_code(secret, code or "", last_step=None)
+    MFA.labels("enrollment", "failure" if step is None else "success").inc()
     if step is None:
         await _fail(ctx, keys)
         raise InvalidCode()

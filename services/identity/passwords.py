@@ -20,6 +20,7 @@ from importlib import resources
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from services.identity.metrics import PASSWORD_HASH_SECONDS
 from services.identity.settings import IdentitySettings
 
 # No look-alike characters: one-time passwords are read off a screen and typed.
@@ -103,7 +104,8 @@ def check_password(password: str, *, username: str) -> None:
 
 
 def hash_password(hasher: PasswordHasher, password: str) -> str:
-    return hasher.hash(normalise(password))
+    with PASSWORD_HASH_SECONDS.time():
+        return hasher.hash(normalise(password))
 
 
 def _parameters_key(hasher: PasswordHasher) -> tuple[Type, int, int, int, int, int]:
@@ -139,7 +141,11 @@ def verify_password(hasher: PasswordHasher, password_hash: str | None, password:
     Pass ``None`` for an unknown user: the password is then checked against a dummy hash with
     the same parameters, so the response time does not tell an attacker which usernames exist.
     """
-    password = normalise(password)
+    with PASSWORD_HASH_SECONDS.time():
+        return _verify(hasher, password_hash, normalise(password))
+
+
+def _verify(hasher: PasswordHasher, password_hash: str | None, password: str) -> bool:
     if password_hash is None:
         with contextlib.suppress(VerificationError):
             hasher.verify(_dummy_hash(_parameters_key(hasher)), password)

@@ -21,6 +21,7 @@ from jinji.web import service_router
 from services.identity import audit, login, passwords, sessions
 from services.identity.context import IdentityDep
 from services.identity.issuing import access_token, service_token
+from services.identity.metrics import TOKENS
 from services.identity.secrets_util import token_hash
 from services.identity.tables import refresh_tokens, service_clients, tenants, users
 from services.registry import SPECS
@@ -231,6 +232,7 @@ async def _refresh_grant(
     # Committed above even when refused: a detected reuse must revoke the session for good.
     if refreshed is None or user is None:
         raise InvalidGrant()
+    TOKENS.labels("refresh_token").inc()
     access, expires_in = await access_token(
         ctx,
         user_id=refreshed.user_id,
@@ -298,6 +300,7 @@ async def _client_credentials_grant(
     requested = set(scope.split()) if scope else set(client.scopes)
     if not requested <= set(client.scopes):
         raise ApiError(400, "invalid_scope", "The client may not request these scopes.")
+    TOKENS.labels("client_credentials").inc()
     access, expires_in = await service_token(
         ctx, client_id=client_id, audience=audience, scopes=sorted(requested)
     )
