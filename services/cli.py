@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     migrate = sub.add_parser("migrate", help="migrate control schemas, then every tenant schema")
     migrate.add_argument("--workers", type=int, default=max(os.cpu_count() or 1, 2))
 
+    sub.add_parser(
+        "rotate-signing-key",
+        help="make a new token signing key current (the scheduled job; audited)",
+    )
+
     args = parser.parse_args(argv)
     settings = Settings()
     logs.configure(settings.log_level)
@@ -44,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_up(settings, args.host, args.port)
     if args.command == "serve":
         return cmd_serve(args.service, args.host, args.port)
+    if args.command == "rotate-signing-key":
+        return asyncio.run(cmd_rotate_signing_key())
     return cmd_migrate(settings, args.workers)
 
 
@@ -116,6 +123,24 @@ def cmd_up(settings: Settings, host: str, port: int) -> int:
     finally:
         if embedded is not None:
             embedded.stop()
+    return 0
+
+
+async def cmd_rotate_signing_key() -> int:
+    from jinji.db import Database
+    from jinji.runtime import make_envelope, require_database_url
+    from services.identity.context import LazyIdentity
+    from services.identity.operations import rotate_signing_key
+    from services.identity.settings import IdentitySettings
+
+    settings = IdentitySettings()
+    db = Database(require_database_url(settings), application_name="jinji-rotate", pool_size=2)
+    try:
+        ctx = await LazyIdentity(settings, db, make_envelope(settings, db)).get()
+        kid = await rotate_signing_key(ctx, actor=("system", "scheduled-rotation"))
+    finally:
+        await db.dispose()
+    print(json.dumps({"rotated": True, "kid": kid}))
     return 0
 
 

@@ -45,13 +45,13 @@ def lifespan(settings: IdentitySettings) -> Lifespan:
     async def run(app: FastAPI) -> AsyncIterator[None]:
         db: Database = app.state.db
         envelope = make_envelope(settings, db)
-        app.state.identity = _Lazy(settings, db, envelope)
+        app.state.identity = LazyIdentity(settings, db, envelope)
         yield
 
     return run
 
 
-class _Lazy:
+class LazyIdentity:
     """The platform tenant id is read on first use, not at start-up: identity must start
     (and answer /readyz) while the database is still unreachable."""
 
@@ -82,7 +82,7 @@ class _Lazy:
 
 
 async def get_identity(request: Request) -> Identity:
-    lazy: _Lazy = request.app.state.identity
+    lazy: LazyIdentity = request.app.state.identity
     return await lazy.get()
 
 

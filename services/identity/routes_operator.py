@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
@@ -15,7 +14,7 @@ from sqlalchemy import insert, select, update
 from jinji.errors import ApiError, Forbidden
 from jinji.tokens import Principal, require_roles
 from jinji.web import service_router
-from services.identity import audit, passwords
+from services.identity import audit, operations, passwords
 from services.identity.context import IdentityDep
 from services.identity.routes_auth import client_ip
 from services.identity.tables import service_clients
@@ -42,18 +41,9 @@ Operator = Annotated[Principal, Depends(operator_with_mfa)]
 async def rotate_signing_key(
     principal: Operator, ctx: IdentityDep, request: Request
 ) -> dict[str, str]:
-    # Tokens signed by the old key must keep verifying until they expire.
-    keep = timedelta(seconds=ctx.settings.access_token_ttl_s + ctx.settings.token_leeway_s + 60)
-    kid = await ctx.keyring.rotate(keep)
-    async with ctx.db.transaction() as s:
-        await audit.record(
-            s,
-            "signing_key.rotated",
-            actor=("operator", principal.subject),
-            tenant_id=ctx.platform_tenant,
-            target=("signing_key", kid),
-            source_ip=client_ip(request),
-        )
+    kid = await operations.rotate_signing_key(
+        ctx, actor=("operator", principal.subject), source_ip=client_ip(request)
+    )
     return {"kid": kid}
 
 

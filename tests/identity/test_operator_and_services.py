@@ -137,3 +137,31 @@ async def test_signing_key_rotation_keeps_old_tokens_valid(stack, http, operator
     assert before <= after  # the previous key still verifies tokens it signed
     # The operator's token, signed by the old key, still works.
     assert http.get(stack.url("/v1/me"), headers=operator).status_code == 200
+
+
+def test_scheduled_rotation_job(stack, http) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from jinji.config import REPO_ROOT
+
+    before = {k["kid"] for k in http.get(stack.url("/.well-known/jwks.json")).json()["keys"]}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JINJI_")}
+    env["JINJI_DATABASE_URL"] = stack.settings.database_url.get_secret_value()
+    env["JINJI_DATA_DIR"] = str(stack.settings.data_dir)
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "rotate-signing-key"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    kid = json.loads(done.stdout.strip().splitlines()[-1])["kid"]
+    after = {k["kid"] for k in http.get(stack.url("/.well-known/jwks.json")).json()["keys"]}
+    assert kid in after
+    assert kid not in before
