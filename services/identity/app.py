@@ -11,6 +11,7 @@ from services.identity import (
     routes_internal,
     routes_me,
     routes_operator,
+    routes_scim,
     routes_users,
 )
 from services.identity.keyring import StoredKeys
@@ -42,6 +43,7 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
             routes_users.router,
             routes_internal.router,
             routes_operator.router,
+            routes_scim.router,
         ],
         lifespans=[context.lifespan(settings), own_keys],
     )
