@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
+from sqlalchemy import func, update
+
+from services.identity.tables import throttle
+from services.identity.throttle import account_key
 
 
 def login(http: httpx.Client, stack, slug: str, username: str, password: str, **extra):
@@ -154,6 +160,15 @@ async def test_repeated_failures_lock_the_account_with_retry_after(stack, http) 
     assert int(locked.headers["retry-after"]) > 0
     # Even the right password is refused while the lock lasts.
     assert login(http, stack, slug, "sato", stack.password).status_code == 429
+
+    # When the block has run out, the right password works again.
+    async with stack.db.transaction() as s:
+        await s.execute(
+            update(throttle)
+            .where(throttle.c.key == account_key(slug, "sato"))
+            .values(blocked_until=func.now() - timedelta(seconds=1))
+        )
+    assert login(http, stack, slug, "sato", stack.password).status_code == 200
 
 
 async def test_password_change_ends_other_sessions(stack, http) -> None:
