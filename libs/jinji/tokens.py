@@ -45,6 +45,7 @@ __all__ = [
     "KeySource",
     "Principal",
     "TokenVerifier",
+    "bearer_token",
     "principal",
     "require_roles",
     "require_scopes",
@@ -371,7 +372,8 @@ def _str_list(claims: dict[str, Any], name: str) -> list[str]:
 # --------------------------------------------------------------------------- FastAPI
 
 
-def _bearer_token(request: Request) -> str | None:
+def bearer_token(request: Request) -> str | None:
+    """The token of a single ``Authorization: Bearer <token>`` header, else None."""
     values = request.headers.getlist("authorization")
     if len(values) != 1:
         return None
@@ -387,7 +389,7 @@ async def principal(request: Request) -> Principal:
     if not isinstance(verifier, TokenVerifier):
         # A wiring mistake must fail closed and loudly, not look like a bad token.
         raise RuntimeError("app.state.token_verifier is not configured")
-    token = _bearer_token(request)
+    token = bearer_token(request)
     if token is None:
         raise Unauthorized()
     try:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 
 from services.identity.context import Identity
+from services.identity.metrics import TOKENS
 from services.registry import SPECS
 
 # A user's token is accepted by every service; each checks its own audience is listed.
@@ -22,7 +23,9 @@ async def access_token(
     companies: Sequence[str],
     amr: Sequence[str],
     session_id: uuid.UUID,
+    grant: str,
 ) -> tuple[str, int]:
+    TOKENS.labels(grant).inc()
     ttl = ctx.settings.access_token_ttl_s
     now = int(time.time())
     claims = {
@@ -45,6 +48,7 @@ async def access_token(
 async def service_token(
     ctx: Identity, *, client_id: str, audience: str, scopes: Sequence[str]
 ) -> tuple[str, int]:
+    TOKENS.labels("client_credentials").inc()
     ttl = ctx.settings.service_token_ttl_s
     now = int(time.time())
     claims = {

@@ -29,7 +29,7 @@ from services.identity.errors import (
     PasswordNotAccepted,
 )
 from services.identity.issuing import access_token
-from services.identity.metrics import LOGINS, MFA, TOKENS
+from services.identity.metrics import LOGINS, MFA
 from services.identity.secrets_util import new_token, token_hash
 from services.identity.tables import challenges, recovery_codes, tenants, users
 from services.identity.throttle import Throttled, account_key, address_key
@@ -230,7 +230,6 @@ async def _tokens(
         source_ip=source_ip,
         details={"amr": " ".join(amr)},
     )
-    TOKENS.labels("login").inc()
     token, expires_in = await access_token(
         ctx,
         user_id=account.id,
@@ -239,6 +238,7 @@ async def _tokens(
         companies=account.companies,
         amr=amr,
         session_id=session_id,
+        grant="login",
     )
     return Tokens(token, expires_in, refresh, session_id, recovery)
 

@@ -21,7 +21,6 @@ from jinji.web import service_router
 from services.identity import audit, login, passwords, sessions
 from services.identity.context import IdentityDep
 from services.identity.issuing import access_token, service_token
-from services.identity.metrics import TOKENS
 from services.identity.secrets_util import token_hash
 from services.identity.tables import refresh_tokens, service_clients, tenants, users
 from services.registry import SPECS
@@ -232,7 +231,6 @@ async def _refresh_grant(
     # Committed above even when refused: a detected reuse must revoke the session for good.
     if refreshed is None or user is None:
         raise InvalidGrant()
-    TOKENS.labels("refresh_token").inc()
     access, expires_in = await access_token(
         ctx,
         user_id=refreshed.user_id,
@@ -241,6 +239,7 @@ async def _refresh_grant(
         companies=user.companies,
         amr=refreshed.amr,
         session_id=refreshed.session_id,
+        grant="refresh_token",
     )
     body = {"access_token": access, "token_type": "Bearer", "expires_in": expires_in}
     if cookie_token and not body_token:
@@ -300,7 +299,6 @@ async def _client_credentials_grant(
     requested = set(scope.split()) if scope else set(client.scopes)
     if not requested <= set(client.scopes):
         raise ApiError(400, "invalid_scope", "The client may not request these scopes.")
-    TOKENS.labels("client_credentials").inc()
     access, expires_in = await service_token(
         ctx, client_id=client_id, audience=audience, scopes=sorted(requested)
     )

@@ -82,7 +82,9 @@ async def first_admin(
     return {"id": str(new.id), "username": new.username, "one_time_password": new.one_time_password}
 
 
-async def _set_status(ctx: IdentityDep, tenant_id: uuid.UUID, status: str) -> None:
+async def _set_status(
+    ctx: IdentityDep, principal: Principal, tenant_id: uuid.UUID, status: str, action: str
+) -> Response:
     async with ctx.db.transaction() as s:
         result = await s.execute(
             update(tenants).where(tenants.c.id == tenant_id).values(status=status)
@@ -93,35 +95,25 @@ async def _set_status(ctx: IdentityDep, tenant_id: uuid.UUID, status: str) -> No
             await sessions.revoke_all(
                 s, reason="tenant_suspended", now=ctx.now(), tenant_id=tenant_id
             )
+        await audit.record(
+            s,
+            action,
+            actor=_actor(principal),
+            tenant_id=tenant_id,
+            target=("tenant", str(tenant_id)),
+        )
+    return Response(status_code=204)
 
 
 @router.post("/internal/v1/tenants/{tenant_id}/suspend", status_code=204, tags=["internal"])
 async def suspend(tenant_id: uuid.UUID, principal: Service, ctx: IdentityDep) -> Response:
     """Every login refused and every session ended at once."""
-    await _set_status(ctx, tenant_id, "suspended")
-    async with ctx.db.transaction() as s:
-        await audit.record(
-            s,
-            "tenant.suspended",
-            actor=_actor(principal),
-            tenant_id=tenant_id,
-            target=("tenant", str(tenant_id)),
-        )
-    return Response(status_code=204)
+    return await _set_status(ctx, principal, tenant_id, "suspended", "tenant.suspended")
 
 
 @router.post("/internal/v1/tenants/{tenant_id}/resume", status_code=204, tags=["internal"])
 async def resume(tenant_id: uuid.UUID, principal: Service, ctx: IdentityDep) -> Response:
-    await _set_status(ctx, tenant_id, "active")
-    async with ctx.db.transaction() as s:
-        await audit.record(
-            s,
-            "tenant.resumed",
-            actor=_actor(principal),
-            tenant_id=tenant_id,
-            target=("tenant", str(tenant_id)),
-        )
-    return Response(status_code=204)
+    return await _set_status(ctx, principal, tenant_id, "active", "tenant.resumed")
 
 
 @router.get("/internal/v1/tenants/{tenant_id}/users/summary", tags=["internal"])

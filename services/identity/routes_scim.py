@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jinji.errors import ApiError
-from jinji.tokens import Principal, require_roles
+from jinji.tokens import Principal, bearer_token, require_roles
 from jinji.web import service_router
 from services.identity import scim, users
 from services.identity.context import Identity, IdentityDep
@@ -91,18 +91,8 @@ def _scim_route(
     return register
 
 
-def _bearer(request: Request) -> str | None:
-    values = request.headers.getlist("authorization")
-    if len(values) != 1:
-        return None
-    parts = values[0].split()
-    if len(parts) != 2 or parts[0].lower() != "bearer":
-        return None
-    return parts[1]
-
-
 async def scim_client(request: Request, ctx: IdentityDep) -> scim.ScimClient:
-    token = _bearer(request)
+    token = bearer_token(request)
     if token is None:
         raise scim.unauthorized()
     return await scim.authenticate(ctx, token)
