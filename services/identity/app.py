@@ -7,6 +7,7 @@ from jinji.service import build_service
 from jinji.tokens import TokenVerifier
 from services.identity import (
     context,
+    housekeeping,
     routes_auth,
     routes_internal,
     routes_me,
@@ -45,5 +46,5 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
             routes_operator.router,
             routes_scim.router,
         ],
-        lifespans=[context.lifespan(settings), own_keys],
+        lifespans=[context.lifespan(settings), own_keys, housekeeping.lifespan],
     )

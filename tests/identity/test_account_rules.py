@@ -121,3 +121,36 @@ async def test_identity_metrics(stack, http) -> None:
     assert 'jinji_identity_logins_total{result="failure"}' in body
     assert 'jinji_identity_tokens_issued_total{grant="login"}' in body
     assert "jinji_identity_password_hash_seconds_count" in body
+
+
+async def test_housekeeping_counts_active_sessions_and_clears_spent_rows(stack, http) -> None:
+    from services.identity import housekeeping
+    from services.identity.context import LazyIdentity
+    from services.identity.tables import challenges
+
+    slug = await stack.tenant(mfa_required=True)
+    await stack.user(slug, "kimura")
+    pending = sign_in(http, stack, slug, "kimura").json()
+    assert pending["challenge"] == "mfa_enrollment"
+    async with stack.db.transaction() as s:
+        await s.execute(
+            update(challenges).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    ctx = await LazyIdentity(stack.settings, stack.db, _envelope(stack)).get()
+    result = await housekeeping.run_once(ctx)
+    assert result["challenges_removed"] >= 1
+    plain = await stack.tenant()
+    await stack.user(plain, "kimura2")
+    assert "access_token" in sign_in(http, stack, plain, "kimura2").json()
+    after_login = await housekeeping.run_once(ctx)
+    assert after_login["active_sessions"] == result["active_sessions"] + 1
+    async with stack.db.transaction() as s:
+        left = (await s.execute(select(challenges.c.id))).all()
+    assert left == []
+    assert "jinji_identity_active_sessions" in http.get(f"{stack.base}/metrics").text
+
+
+def _envelope(stack):
+    from jinji.runtime import make_envelope
+
+    return make_envelope(stack.settings, stack.db)
