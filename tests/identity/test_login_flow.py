@@ -205,3 +205,15 @@ async def test_discovery_and_jwks(stack, http) -> None:
     keys = http.get(stack.url("/.well-known/jwks.json")).json()["keys"]
     assert keys
     assert all(k["kty"] == "EC" and k["alg"] == "ES256" and "d" not in k for k in keys)
+
+
+async def test_revoking_a_refresh_token_ends_its_session(stack, http) -> None:
+    slug = await stack.tenant()
+    await stack.user(slug, "hasegawa")
+    tokens = login(http, stack, slug, "hasegawa", stack.password).json()
+    revoked = http.post(stack.url("/oauth2/revoke"), data={"token": tokens["refresh_token"]})
+    assert revoked.status_code == 200
+    # RFC 7009: an unknown token gets the same answer.
+    assert http.post(stack.url("/oauth2/revoke"), data={"token": "jrt_unknown"}).status_code == 200
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    assert http.post(stack.url("/oauth2/token"), data=refresh).status_code == 400

@@ -165,3 +165,14 @@ def test_scheduled_rotation_job(stack, http) -> None:
     after = {k["kid"] for k in http.get(stack.url("/.well-known/jwks.json")).json()["keys"]}
     assert kid in after
     assert kid not in before
+
+
+def test_operators_cannot_remove_their_second_factor(stack, http, operator) -> None:
+    removed = http.request(
+        "DELETE",
+        stack.url("/v1/me/mfa/totp"),
+        headers=operator,
+        json={"password": "a long platform passphrase", "code": "000000"},
+    )
+    assert removed.status_code == 409
+    assert removed.json()["error"]["code"] == "mfa_required"
