@@ -115,6 +115,13 @@ async def load_account(s: AsyncSession, *conditions: Any) -> Account | None:
     return _account(row) if row else None
 
 
+def code_keys(account: Account, source_ip: str) -> tuple[str, str]:
+    """Throttle keys for second-factor codes. Separate from the password counter on purpose:
+    a correct password clears that one, and must not give a password holder a fresh set of
+    code guesses each time."""
+    return account_key(account.id), address_key(source_ip)
+
+
 async def _fail(ctx: Identity, keys: tuple[str, ...]) -> None:
     """Count a failure; the attempt that starts a block is answered 429 already."""
     blocked = await ctx.throttle.failure(*keys)
@@ -323,8 +330,9 @@ async def answer(
     async with ctx.db.transaction() as s:
         challenge = await _open_challenge(ctx, s, challenge_token)
     account = challenge.account
-    keys = (account_key(account.tenant_slug, account.username), address_key(source_ip))
-    await ctx.throttle.check(*keys)
+    keys = code_keys(account, source_ip)
+    # A password lock-out also stops the second step.
+    await ctx.throttle.check(*keys, account_key(account.tenant_slug, account.username))
     if challenge.kind == "password_change":
         return await _answer_password_change(ctx, challenge, new_password, source_ip)
     if challenge.kind == "mfa":
@@ -431,11 +439,14 @@ async def _answer_mfa(
                     source_ip=source_ip,
                 )
             factor = ["otp", "mfa"] if method == "otp" else ["mfa"]
-            return await _next_step(
+            step_after = await _next_step(
                 ctx, s, account, amr=[*challenge.amr, *factor], source_ip=source_ip
             )
-    await _fail(ctx, keys)
-    raise InvalidCode()
+    if method is None:
+        await _fail(ctx, keys)
+        raise InvalidCode()
+    await ctx.throttle.success(keys[0])
+    return step_after
 
 
 async def _claim_step(s: AsyncSession, user_id: uuid.UUID, step: int) -> bool:

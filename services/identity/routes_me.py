@@ -184,7 +184,7 @@ class CodeIn(BaseModel):
 async def confirm_totp(
     body: CodeIn, account: AccountDep, ctx: IdentityDep, request: Request
 ) -> JSONResponse:
-    keys = (account_key(account.tenant_slug, account.username), address_key(client_ip(request)))
+    keys = login.code_keys(account, client_ip(request))
     await ctx.throttle.check(*keys)
     async with ctx.db.transaction() as s:
         pending = await login.pending_enrollment(ctx, s, account)
@@ -213,7 +213,7 @@ async def disable_totp(
         raise ApiError(409, "mfa_required", "Operators must always use TOTP.")
     if not account.has_totp:
         raise ApiError(409, "mfa_not_enabled", "TOTP is not enabled.")
-    keys = (account_key(account.tenant_slug, account.username), address_key(client_ip(request)))
+    keys = login.code_keys(account, client_ip(request))
     await ctx.throttle.check(*keys)
     if not await login.check_password_and_code(ctx, account, body.password, body.code):
         await ctx.throttle.failure(*keys)

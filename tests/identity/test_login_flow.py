@@ -217,3 +217,22 @@ async def test_revoking_a_refresh_token_ends_its_session(stack, http) -> None:
     assert http.post(stack.url("/oauth2/revoke"), data={"token": "jrt_unknown"}).status_code == 200
     refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     assert http.post(stack.url("/oauth2/token"), data=refresh).status_code == 400
+
+
+async def test_knowing_the_password_does_not_reset_code_guessing(stack, http) -> None:
+    slug = await stack.tenant(mfa_required=True)
+    await stack.user(slug, "ogawa")
+    step = login(http, stack, slug, "ogawa", stack.password).json()
+    setup = http.post(
+        stack.url("/v1/login/challenge/totp"), json={"challenge_token": step["challenge_token"]}
+    ).json()
+    answer(http, stack, step["challenge_token"], code=stack.code(setup["secret"]))
+
+    statuses = []
+    for _ in range(3):
+        # Each round: the right password again, then wrong codes.
+        step = login(http, stack, slug, "ogawa", stack.password).json()
+        for guess in ("111111", "222222"):
+            statuses.append(answer(http, stack, step["challenge_token"], code=guess).status_code)
+    assert statuses[:5] == [401] * 5
+    assert statuses[5] == 429
