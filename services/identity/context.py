@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from argon2 import PasswordHasher
@@ -73,7 +73,15 @@ class LazyIdentity:
                 settings=self.settings,
                 db=self.db,
                 envelope=self.envelope,
-                keyring=Keyring(self.db, self.envelope, platform),
+                keyring=Keyring(
+                    self.db,
+                    self.envelope,
+                    platform,
+                    # Tokens signed by a replaced key must verify until they expire.
+                    keep_previous_for=timedelta(
+                        seconds=self.settings.access_token_ttl_s + self.settings.token_leeway_s + 60
+                    ),
+                ),
                 throttle=Throttle(self.db),
                 hasher=passwords.hasher(self.settings),
                 platform_tenant=platform,

@@ -1,7 +1,10 @@
 """Signing access tokens and publishing the keys that verify them.
 
-The current ES256 key signs; keys rotated out stay in the JWKS (status ``previous``) until
-every token they signed has expired, then are retired. Private keys are decrypted from
+A rotation adds a ``next`` key, published in the JWKS at once but not used to sign until
+it has been published for :data:`PUBLISH_AHEAD` (longer than a verifier's refetch limit on
+unknown key ids), so no service ever sees a token whose key it cannot fetch yet. Then it is
+promoted to ``current``; the key it replaces becomes ``previous`` and stays published until
+every token it signed has expired, then is retired. Private keys are decrypted from
 ``identity.signing_keys`` (envelope ciphertext under the platform DEK) into memory only.
 """
 
@@ -10,18 +13,22 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from joserfc import jwt
 from joserfc.jwk import ECKey
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jinji.db import Database
 from jinji.keys import Envelope
 from services.identity import signing
 from services.identity.tables import signing_keys
+
+PUBLISH_AHEAD = timedelta(seconds=60)
+PUBLISHED = ("next", "current", "previous")
+RECHECK_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -31,20 +38,27 @@ class ActiveKey:
 
 
 class Keyring:
-    """Loaded lazily and reloaded when the current key changes (rotation by any replica)."""
+    """Loaded lazily; re-checked every few seconds, so a rotation or promotion made by any
+    replica takes effect everywhere without a database read per token."""
 
-    def __init__(self, db: Database, envelope: Envelope, platform_tenant: uuid.UUID) -> None:
+    def __init__(
+        self,
+        db: Database,
+        envelope: Envelope,
+        platform_tenant: uuid.UUID,
+        keep_previous_for: timedelta,
+    ) -> None:
         self.db = db
         self.envelope = envelope
         self.platform_tenant = platform_tenant
+        self.keep_previous_for = keep_previous_for
         self._active: ActiveKey | None = None
         self._checked_at = 0.0
 
     async def active(self) -> ActiveKey:
-        # Re-read the current kid at most every 10 s: a rotation on another replica takes
-        # effect here shortly after, without a database read per token.
-        if self._active is None or time.monotonic() - self._checked_at > 10:
+        if self._active is None or time.monotonic() - self._checked_at > RECHECK_S:
             async with self.db.transaction() as s:
+                await promote_due(s, self.keep_previous_for)
                 row = (
                     await s.execute(
                         select(signing_keys.c.kid, signing_keys.c.private_key_enc).where(
@@ -69,21 +83,20 @@ class Keyring:
         async with self.db.transaction() as s:
             rows = await s.execute(
                 select(signing_keys.c.public_jwk)
-                .where(signing_keys.c.status.in_(("current", "previous")))
+                .where(signing_keys.c.status.in_(PUBLISHED))
                 .order_by(signing_keys.c.created_at.desc())
             )
             return {"keys": [dict(r[0]) for r in rows]}
 
-    async def rotate(self, keep_previous_for: timedelta) -> str:
-        """Make a new current key; the old one verifies until ``keep_previous_for`` passes."""
+    async def rotate(self) -> str:
+        """Publish a new key; it starts signing once it has been published long enough."""
         new = await signing.generate(self.envelope, self.platform_tenant)
-        now = datetime.now(UTC)
         async with self.db.transaction() as s:
-            await retire_expired(s, now)
+            # A newer rotation replaces a next key that never signed anything.
             await s.execute(
                 update(signing_keys)
-                .where(signing_keys.c.status == "current")
-                .values(status="previous", retire_after=now + keep_previous_for)
+                .where(signing_keys.c.status == "next")
+                .values(status="retired", retire_after=func.now())
             )
             await s.execute(
                 insert(signing_keys).values(
@@ -91,11 +104,36 @@ class Keyring:
                     alg=signing.ALG,
                     private_key_enc=new.private_key_enc,
                     public_jwk=new.public_jwk,
-                    status="current",
+                    status="next",
                 )
             )
-        self._active = None
+        self._checked_at = 0.0
         return new.kid
+
+
+async def promote_due(s: AsyncSession, keep_previous_for: timedelta) -> None:
+    """Make a ``next`` key published for PUBLISH_AHEAD the current one (idempotent; the row
+    lock makes concurrent replicas promote once)."""
+    due = (
+        await s.execute(
+            select(signing_keys.c.kid)
+            .where(
+                signing_keys.c.status == "next",
+                signing_keys.c.created_at <= func.now() - PUBLISH_AHEAD,
+            )
+            .order_by(signing_keys.c.created_at.desc())
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+    ).scalar()
+    if due is None:
+        return
+    await s.execute(
+        update(signing_keys)
+        .where(signing_keys.c.status == "current")
+        .values(status="previous", retire_after=func.now() + keep_previous_for)
+    )
+    await s.execute(update(signing_keys).where(signing_keys.c.kid == due).values(status="current"))
 
 
 async def retire_expired(s: AsyncSession, now: datetime) -> None:
@@ -120,7 +158,7 @@ class StoredKeys:
         return bool(self._keys)
 
     async def get(self, kid: str) -> ECKey | None:
-        stale = time.monotonic() - self._loaded_at > 10
+        stale = time.monotonic() - self._loaded_at > RECHECK_S
         if stale or (kid not in self._keys and time.monotonic() - self._loaded_at > 1):
             await self._load()
         return self._keys.get(kid)
@@ -129,7 +167,7 @@ class StoredKeys:
         async with self.db.transaction() as s:
             rows = await s.execute(
                 select(signing_keys.c.kid, signing_keys.c.public_jwk).where(
-                    signing_keys.c.status.in_(("current", "previous"))
+                    signing_keys.c.status.in_(PUBLISHED)
                 )
             )
             self._keys = {kid: ECKey.import_key(dict(jwk)) for kid, jwk in rows}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from services.identity import audit
 from services.identity.context import Identity
 
@@ -11,10 +9,8 @@ from services.identity.context import Identity
 async def rotate_signing_key(
     ctx: Identity, *, actor: tuple[str, str | None], source_ip: str | None = None
 ) -> str:
-    """New current signing key; the previous one stays published until every token it
-    signed has expired, then the next rotation retires it."""
-    keep = timedelta(seconds=ctx.settings.access_token_ttl_s + ctx.settings.token_leeway_s + 60)
-    kid = await ctx.keyring.rotate(keep)
+    """Publish a new signing key (see :mod:`services.identity.keyring` for its life)."""
+    kid = await ctx.keyring.rotate()
     async with ctx.db.transaction() as s:
         await audit.record(
             s,

@@ -128,14 +128,46 @@ async def test_tenant_lifecycle_through_the_internal_api(stack, http, tenant_adm
     assert http.put(url, headers=bearer(tokens["access_token"]), json={}).status_code in (401, 403)
 
 
-async def test_signing_key_rotation_keeps_old_tokens_valid(stack, http, operator) -> None:
+async def test_signing_key_rotation_publishes_ahead_then_switches(stack, http, operator) -> None:
+    from datetime import timedelta
+
+    from joserfc import jws
+    from sqlalchemy import select, update
+
+    from jinji.runtime import make_envelope
+    from services.identity.context import LazyIdentity
+    from services.identity.tables import signing_keys
+
     before = {k["kid"] for k in http.get(stack.url("/.well-known/jwks.json")).json()["keys"]}
     rotated = http.post(stack.url("/v1/operator/signing-keys/rotate"), headers=operator)
     assert rotated.status_code == 200, rotated.text
+    new_kid = rotated.json()["kid"]
     after = {k["kid"] for k in http.get(stack.url("/.well-known/jwks.json")).json()["keys"]}
-    assert rotated.json()["kid"] in after
-    assert before <= after  # the previous key still verifies tokens it signed
-    # The operator's token, signed by the old key, still works.
+    # Published at once, next to the keys already in use.
+    assert after == before | {new_kid}
+
+    def signing_kid(token: str) -> str:
+        return str(jws.extract_compact(token.encode()).protected["kid"])
+
+    async def sign_now() -> str:
+        lazy = LazyIdentity(stack.settings, stack.db, make_envelope(stack.settings, stack.db))
+        ctx = await lazy.get()
+        return await ctx.keyring.sign({"probe": True})
+
+    # Not signing yet: verifiers may not have fetched it.
+    assert signing_kid(await sign_now()) != new_kid
+    async with stack.db.transaction() as s:
+        await s.execute(
+            update(signing_keys)
+            .where(signing_keys.c.kid == new_kid)
+            .values(created_at=signing_keys.c.created_at - timedelta(minutes=2))
+        )
+    assert signing_kid(await sign_now()) == new_kid
+    async with stack.db.transaction() as s:
+        statuses = dict((await s.execute(select(signing_keys.c.kid, signing_keys.c.status))).all())
+    assert statuses[new_kid] == "current"
+    assert "previous" in statuses.values()
+    # The operator's token, signed by the replaced key, still works.
     assert http.get(stack.url("/v1/me"), headers=operator).status_code == 200
 
 
