@@ -43,10 +43,12 @@ __all__ = [
     "InvalidToken",
     "JwksCache",
     "KeySource",
+    "OperatorPrincipal",
     "Principal",
     "TokenVerifier",
     "bearer_token",
     "principal",
+    "require_operator",
     "require_roles",
     "require_scopes",
     "require_tenant",
@@ -441,6 +443,19 @@ def require_scopes(*scopes: str) -> PrincipalDependency:
         return caller
 
     return has_scopes
+
+
+async def require_operator(caller: CurrentPrincipal) -> Principal:
+    """Provider staff (role ``operator``, which only the platform tenant can hold) in a
+    session signed in with a second factor (9.4.4): no privileged path without MFA."""
+    if caller.is_service or "operator" not in caller.roles:
+        raise Forbidden("Missing required role.")
+    if "mfa" not in caller.amr:
+        raise Forbidden("Operator actions need a session signed in with a second factor.")
+    return caller
+
+
+OperatorPrincipal = Annotated[Principal, Depends(require_operator)]
 
 
 def require_tenant(principal: Principal, tenant_id: str) -> None:

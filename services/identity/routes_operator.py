@@ -7,12 +7,12 @@ import asyncio
 import secrets
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import insert, select, update
 
-from jinji.errors import ApiError, Forbidden
-from jinji.tokens import Principal, require_roles
+from jinji.errors import ApiError
+from jinji.tokens import OperatorPrincipal
 from jinji.web import service_router
 from services.identity import audit, operations, passwords
 from services.identity.context import IdentityDep
@@ -24,17 +24,7 @@ router = service_router(SPECS["identity"])
 AUDIENCES = frozenset(spec.audience for spec in SPECS.values())
 
 
-async def operator_with_mfa(
-    principal: Annotated[Principal, Depends(require_roles("operator"))], ctx: IdentityDep
-) -> Principal:
-    if principal.tenant_id != str(ctx.platform_tenant):
-        raise Forbidden("Operators belong to the platform tenant.")
-    if "mfa" not in principal.amr:
-        raise Forbidden("Operator actions need a session signed in with a second factor.")
-    return principal
-
-
-Operator = Annotated[Principal, Depends(operator_with_mfa)]
+Operator = OperatorPrincipal
 
 
 @router.post("/v1/operator/signing-keys/rotate", tags=["operator"])
