@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from jinji.runtime import key_provider, make_envelope, require_database_url
 from jinji.tenancy import PLATFORM_TENANT_SLUG
 from services.identity import passwords, signing
 from services.identity.settings import IdentitySettings
-from services.identity.tables import signing_keys, users
+from services.identity.tables import service_clients, signing_keys, users
 from services.identity.tables import tenants as identity_tenants
 from services.tenant_admin.tables import tenants
 
@@ -50,6 +51,7 @@ async def run(settings: Settings) -> FirstLogin | None:
         platform_id = await ensure_platform_tenant(db, key_provider(settings), envelope)
         await ensure_identity_tenant(db, platform_id)
         await ensure_signing_key(db, envelope, platform_id)
+        await ensure_service_clients(db, IdentitySettings(), settings.data_dir)
         return await ensure_operator(db, IdentitySettings(), platform_id, settings.data_dir)
     finally:
         await db.dispose()
@@ -129,6 +131,51 @@ async def ensure_signing_key(db: Database, envelope: Envelope, platform_id: uuid
                 status="current",
             )
         )
+
+
+# Service clients a local deployment needs (in Kubernetes, operators create them and the
+# chart passes each secret from an existing Secret).
+SERVICE_CLIENTS: dict[str, dict[str, list[str]]] = {
+    "tenant-admin": {
+        "audiences": ["jinji-identity", "jinji-audit-log"],
+        "scopes": ["audit:write", "identity:tenants"],
+    },
+}
+SERVICE_CLIENTS_FILE = "service-clients.json"
+
+
+async def ensure_service_clients(
+    db: Database, settings: IdentitySettings, data_dir: Path
+) -> dict[str, str]:
+    """Register the local service clients; their secrets live only in a mode-600 file in the
+    data directory. A client whose secret was lost gets a new one."""
+    path = data_dir / SERVICE_CLIENTS_FILE
+    known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    hasher = passwords.hasher(settings)
+    changed = False
+    for client_id, grant in SERVICE_CLIENTS.items():
+        async with db.transaction() as s:
+            exists = await s.scalar(
+                select(service_clients.c.client_id).where(service_clients.c.client_id == client_id)
+            )
+        if exists and client_id in known:
+            continue
+        secret = secrets.token_urlsafe(32)
+        hashed = await asyncio.to_thread(passwords.hash_password, hasher, secret)
+        async with db.transaction() as s:
+            await s.execute(
+                pg_insert(service_clients)
+                .values(client_id=client_id, secret_hash=hashed, **grant)
+                .on_conflict_do_update(
+                    index_elements=[service_clients.c.client_id],
+                    set_={"secret_hash": hashed, **grant, "disabled_at": None},
+                )
+            )
+        known[client_id] = secret
+        changed = True
+    if changed:
+        _write_private(path, json.dumps(known, indent=2) + "\n")
+    return known
 
 
 async def ensure_operator(

@@ -108,6 +108,9 @@ def cmd_up(settings: Settings, host: str, port: int) -> int:
         if cmd_migrate(settings, workers=max(os.cpu_count() or 1, 2)) != 0:
             return 1
         first_login = asyncio.run(bootstrap.run(settings))
+        # Local service clients: each service reads its own secret from the environment.
+        clients = json.loads((data_dir / bootstrap.SERVICE_CLIENTS_FILE).read_text())
+        os.environ.setdefault("JINJI_IDENTITY_CLIENT_SECRET", clients["tenant-admin"])
         base = f"http://{host}:{port}"
         print(f"\nJinji is running at {base}  (metrics: {base}/metrics)")
         if first_login is not None:

@@ -8,6 +8,7 @@ run creates its own database and drops it at the end.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import tempfile
@@ -21,12 +22,16 @@ from contextlib import (
     asynccontextmanager,
     contextmanager,
 )
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pyotp
 import pytest
 import uvicorn
-from sqlalchemy import text
+from pydantic import SecretStr
+from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -35,6 +40,13 @@ from jinji.config import REPO_ROOT
 from jinji.db import Database, async_url
 from jinji.migrate import migrate_all, upgrade_tenant
 from jinji.pgembed import EmbeddedPostgres
+from services import bootstrap
+from services.identity import passwords
+from services.identity.app import create_app as create_identity
+from services.identity.settings import IdentitySettings
+from services.identity.tables import tenants, users
+from services.tenant_admin.app import create_app as create_tenant_admin
+from services.tenant_admin.settings import TenantAdminSettings
 
 MIGRATIONS = REPO_ROOT / "migrations"
 
@@ -180,3 +192,137 @@ def _serve_in_thread(app: Any) -> Iterator[str]:
 def live_server() -> Callable[[Any], AbstractContextManager[str]]:
     """Serves an ASGI app over real HTTP on a loopback port (its own thread and loop)."""
     return _serve_in_thread
+
+
+ISSUER = "http://identity.test/identity"
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Stack:
+    settings: IdentitySettings
+    db: Database
+    base: str
+    first_login: bootstrap.FirstLogin
+    tenant_admin_base: str
+    tenant_admin_settings: TenantAdminSettings
+
+    password: str = PASSWORD
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/identity{path}"
+
+    def tenants_url(self, path: str) -> str:
+        return f"{self.tenant_admin_base}/tenants{path}"
+
+    def operator_token(self, http: httpx.Client) -> str:
+        """The bootstrap operator's first login: new password, TOTP enrolment, tokens."""
+        first = self.first_login
+        step = http.post(
+            self.url("/v1/login"),
+            json={
+                "tenant": first.tenant,
+                "username": first.username,
+                "password": first.one_time_password,
+            },
+        ).json()
+        challenge = step["challenge_token"]
+        step = http.post(
+            self.url("/v1/login/challenge"),
+            json={"challenge_token": challenge, "new_password": "a long platform passphrase"},
+        ).json()
+        challenge = step["challenge_token"]
+        setup = http.post(
+            self.url("/v1/login/challenge/totp"), json={"challenge_token": challenge}
+        ).json()
+        tokens = http.post(
+            self.url("/v1/login/challenge"),
+            json={"challenge_token": challenge, "code": self.code(setup["secret"])},
+        ).json()
+        return str(tokens["access_token"])
+
+    @staticmethod
+    def code(secret: str, offset_steps: int = 0) -> str:
+        return str(pyotp.TOTP(secret).at(time.time() + offset_steps * 30))
+
+    async def tenant(self, *, mfa_required: bool = False, seats: int | None = 50) -> str:
+        slug = f"t{uuid.uuid4().hex[:10]}"
+        async with self.db.transaction() as s:
+            await s.execute(
+                insert(tenants).values(
+                    id=uuid.uuid4(),
+                    slug=slug,
+                    status="active",
+                    seats=seats,
+                    mfa_required=mfa_required,
+                    session_idle_s=1800,
+                    session_absolute_s=43200,
+                )
+            )
+        return slug
+
+    async def user(
+        self,
+        slug: str,
+        username: str = "yamada",
+        *,
+        password: str = PASSWORD,
+        roles: tuple[str, ...] = ("viewer",),
+        must_change: bool = False,
+    ) -> uuid.UUID:
+        user_id = uuid.uuid4()
+        hashed = passwords.hash_password(passwords.hasher(self.settings), password)
+        async with self.db.transaction() as s:
+            tenant_id = await s.scalar(select(tenants.c.id).where(tenants.c.slug == slug))
+            await s.execute(
+                insert(users).values(
+                    id=user_id,
+                    tenant_id=tenant_id,
+                    username=username,
+                    password_hash=hashed,
+                    roles=list(roles),
+                    companies=[],
+                    must_change_password=must_change,
+                    status="active",
+                )
+            )
+        return user_id
+
+
+@pytest.fixture(scope="module")
+async def stack(scratch_database, live_server, tmp_path_factory) -> AsyncIterator[Stack]:
+    """Identity and tenant-admin over real HTTP on a bootstrapped database of their own
+    (one per test module)."""
+    data_dir: Path = tmp_path_factory.mktemp("stack-data")
+    async with scratch_database() as url:
+        settings = IdentitySettings(
+            database_url=SecretStr(url),
+            data_dir=data_dir,
+            issuer=ISSUER,
+            refresh_cookie_secure=False,
+        )
+        first = await bootstrap.run(settings)
+        assert first is not None
+        clients = json.loads((data_dir / bootstrap.SERVICE_CLIENTS_FILE).read_text())
+        db = Database(url, pool_size=2)
+        try:
+            with live_server(create_identity(settings)) as identity:
+                tenant_admin_settings = TenantAdminSettings(
+                    database_url=SecretStr(url),
+                    data_dir=data_dir,
+                    issuer=ISSUER,
+                    jwks_url=f"{identity}/identity/.well-known/jwks.json",
+                    identity_url=f"{identity}/identity",
+                    identity_client_secret=SecretStr(clients["tenant-admin"]),
+                    lifecycle_interval_s=3600,
+                )
+                with live_server(create_tenant_admin(tenant_admin_settings)) as tenant_admin:
+                    yield Stack(settings, db, identity, first, tenant_admin, tenant_admin_settings)
+        finally:
+            await db.dispose()
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=10) as client:
+        yield client

@@ -2,8 +2,15 @@ from fastapi import FastAPI
 
 from jinji.service import build_service
 from services.registry import SPECS
+from services.tenant_admin import context
 from services.tenant_admin.settings import TenantAdminSettings
 
 
 def create_app(settings: TenantAdminSettings | None = None) -> FastAPI:
-    return build_service(SPECS["tenant_admin"], settings or TenantAdminSettings())
+    settings = settings or TenantAdminSettings()
+    return build_service(
+        SPECS["tenant_admin"],
+        settings,
+        routers=[],
+        lifespans=[context.lifespan(settings)],
+    )

@@ -1,5 +1,18 @@
+from pydantic import Field, SecretStr
+
 from jinji.config import Settings
 
 
 class TenantAdminSettings(Settings):
-    """Settings of this service; its own options are added with its endpoints."""
+    # Identity's internal API, called with tenant-admin's own service token.
+    identity_url: str | None = None  # default: the issuer URL
+    identity_client_id: str = "tenant-admin"
+    identity_client_secret: SecretStr | None = None
+    # 12.1.2: changes and maintenance are announced at least this long before they start.
+    notice_lead_days: int = Field(default=7, ge=0, le=90)
+    # How often the lifecycle loop looks for contracts that ended and purges that are due.
+    lifecycle_interval_s: float = Field(default=60.0, gt=0)
+
+    @property
+    def resolved_identity_url(self) -> str:
+        return self.identity_url or self.issuer

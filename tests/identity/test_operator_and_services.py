@@ -27,7 +27,7 @@ def tenant_admin_client(stack, operator) -> tuple[str, str]:
             stack.url("/v1/operator/service-clients"),
             headers=operator,
             json={
-                "client_id": "tenant-admin",
+                "client_id": "provisioner",
                 "audiences": ["jinji-identity"],
                 "scopes": ["identity:tenants"],
             },
@@ -75,7 +75,7 @@ async def test_client_credentials_token_scopes_and_audience(
         auth=tenant_admin_client,
     ).json()
     assert introspected["active"] is True
-    assert introspected["client_id"] == "tenant-admin"
+    assert introspected["client_id"] == "provisioner"
     assert introspected["scope"] == "identity:tenants"
     garbage = http.post(
         stack.url("/oauth2/introspect"), data={"token": "x.y.z"}, auth=tenant_admin_client

@@ -1,0 +1,86 @@
+"""What tenant-admin's handlers need, built once per process by the app's lifespan."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, FastAPI, Request
+from sqlalchemy import select
+
+from jinji.client import ServiceClient, ServiceTokenSource
+from jinji.db import Database
+from jinji.keys import Envelope, KeyProvider
+from jinji.runtime import key_provider, make_envelope
+from jinji.tenancy import PLATFORM_TENANT_SLUG
+from jinji.web import Lifespan
+from services.registry import SPECS
+from services.tenant_admin.settings import TenantAdminSettings
+from services.tenant_admin.tables import tenants
+
+
+@dataclass
+class TenantAdmin:
+    settings: TenantAdminSettings
+    db: Database
+    provider: KeyProvider
+    envelope: Envelope
+    identity: ServiceClient
+
+    @staticmethod
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    async def platform_tenant(self) -> uuid.UUID:
+        async with self.db.transaction() as s:
+            found = await s.scalar(
+                select(tenants.c.id).where(tenants.c.slug == PLATFORM_TENANT_SLUG)
+            )
+        if found is None:
+            raise RuntimeError("platform tenant missing: run the bootstrap (jinji up)")
+        return uuid.UUID(str(found))
+
+
+def build(settings: TenantAdminSettings, db: Database, http: httpx.AsyncClient) -> TenantAdmin:
+    secret = settings.identity_client_secret
+    tokens = (
+        ServiceTokenSource(
+            http,
+            f"{settings.resolved_identity_url}/oauth2/token",
+            settings.identity_client_id,
+            secret.get_secret_value(),
+            audience=SPECS["identity"].audience,
+            scopes=["identity:tenants"],
+        )
+        if secret is not None
+        else None
+    )
+    return TenantAdmin(
+        settings=settings,
+        db=db,
+        provider=key_provider(settings),
+        envelope=make_envelope(settings, db),
+        identity=ServiceClient(http, settings.resolved_identity_url, tokens, service="identity"),
+    )
+
+
+def lifespan(settings: TenantAdminSettings) -> Lifespan:
+    @asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        app.state.tenant_admin = build(settings, app.state.db, app.state.http)
+        yield
+
+    return run
+
+
+def get_context(request: Request) -> TenantAdmin:
+    ctx: TenantAdmin = request.app.state.tenant_admin
+    return ctx
+
+
+ContextDep = Annotated[TenantAdmin, Depends(get_context)]
