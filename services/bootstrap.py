@@ -30,6 +30,7 @@ from services.identity import passwords, signing
 from services.identity.settings import IdentitySettings
 from services.identity.tables import service_clients, signing_keys, users
 from services.identity.tables import tenants as identity_tenants
+from services.tenant_admin import certificates
 from services.tenant_admin.tables import tenants
 
 OPERATOR_USERNAME = "operator"
@@ -50,6 +51,8 @@ async def run(settings: Settings) -> FirstLogin | None:
         envelope = make_envelope(settings, db)
         platform_id = await ensure_platform_tenant(db, key_provider(settings), envelope)
         await ensure_identity_tenant(db, platform_id)
+        async with db.transaction() as s:
+            await certificates.ensure_key(s, envelope, platform_id)
         await ensure_signing_key(db, envelope, platform_id)
         await ensure_service_clients(db, IdentitySettings(), settings.data_dir)
         return await ensure_operator(db, IdentitySettings(), platform_id, settings.data_dir)

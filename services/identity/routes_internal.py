@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import any_, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from jinji.errors import ApiError
@@ -70,15 +70,40 @@ async def put_tenant(
 async def first_admin(
     tenant_id: uuid.UUID, body: FirstAdmin, principal: Service, ctx: IdentityDep
 ) -> dict[str, Any]:
-    """The tenant's first administrator (9.2.4), with a one-time password to hand over."""
-    new = await users.create_user(
-        ctx,
-        tenant_id=tenant_id,
-        username=body.username,
-        roles=["tenant_admin"],
-        companies=[],
-        actor=_actor(principal),
-    )
+    """The tenant's first administrator (9.2.4), with a one-time password to hand over.
+
+    Safe to call again for a provisioning that is being retried: while that administrator
+    has never logged in, a new one-time password replaces the one that may have been lost.
+    """
+    try:
+        new = await users.create_user(
+            ctx,
+            tenant_id=tenant_id,
+            username=body.username,
+            roles=["tenant_admin"],
+            companies=[],
+            actor=_actor(principal),
+        )
+    except users.UsernameTaken:
+        async with ctx.db.transaction() as s:
+            existing = (
+                await s.execute(
+                    select(users_table.c.id, users_table.c.must_change_password).where(
+                        users_table.c.tenant_id == tenant_id,
+                        users_table.c.username == users.normalise_username(body.username),
+                    )
+                )
+            ).one()
+        if not existing.must_change_password:
+            raise
+        otp = await users.reset_user(
+            ctx, tenant_id=tenant_id, user_id=existing.id, actor=_actor(principal)
+        )
+        return {
+            "id": str(existing.id),
+            "username": users.normalise_username(body.username),
+            "one_time_password": otp,
+        }
     return {"id": str(new.id), "username": new.username, "one_time_password": new.one_time_password}
 
 
@@ -134,6 +159,23 @@ async def users_summary(
         "disabled": counts.get("disabled", 0),
         "total": sum(counts.values()),
     }
+
+
+@router.get("/internal/v1/tenants/{tenant_id}/admins", tags=["internal"])
+async def list_admins(tenant_id: uuid.UUID, principal: Service, ctx: IdentityDep) -> dict[str, Any]:
+    """The tenant's administrators (ids and usernames), for the operator's tenant view."""
+    async with ctx.db.transaction() as s:
+        rows = await s.execute(
+            select(users_table.c.id, users_table.c.username, users_table.c.status)
+            .where(
+                users_table.c.tenant_id == tenant_id,
+                literal("tenant_admin") == any_(users_table.c.roles),
+            )
+            .order_by(users_table.c.username)
+        )
+        return {
+            "admins": [{"id": str(i), "username": u, "active": st == "active"} for i, u, st in rows]
+        }
 
 
 @router.delete("/internal/v1/tenants/{tenant_id}", status_code=204, tags=["internal"])
