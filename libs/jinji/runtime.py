@@ -97,7 +97,11 @@ def key_provider(settings: Settings) -> KeyProvider:
     )
 
 
-def make_envelope(settings: Settings, db: Database) -> Envelope:
+def make_envelope(settings: Settings, db: Database, cache: DekCache | None = None) -> Envelope:
     """Envelope encryption for this deployment: the configured KEK provider, DEKs in
     ``tenancy.data_keys``, unwrapped DEKs cached briefly in memory."""
-    return Envelope(key_provider(settings), SqlDekStore(db), DekCache(ttl=settings.dek_cache_ttl_s))
+    return Envelope(
+        key_provider(settings),
+        SqlDekStore(db),
+        cache if cache is not None else DekCache(ttl=settings.dek_cache_ttl_s),
+    )

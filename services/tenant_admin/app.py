@@ -2,7 +2,7 @@ from fastapi import FastAPI
 
 from jinji.service import build_service
 from services.registry import SPECS
-from services.tenant_admin import context
+from services.tenant_admin import context, lifecycle, routes_tenants
 from services.tenant_admin.settings import TenantAdminSettings
 
 
@@ -11,6 +11,6 @@ def create_app(settings: TenantAdminSettings | None = None) -> FastAPI:
     return build_service(
         SPECS["tenant_admin"],
         settings,
-        routers=[],
-        lifespans=[context.lifespan(settings)],
+        routers=[routes_tenants.router],
+        lifespans=[context.lifespan(settings), lifecycle.lifespan],
     )

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from jinji.client import ServiceClient, ServiceTokenSource
 from jinji.db import Database
-from jinji.keys import Envelope, KeyProvider
+from jinji.keys import DekCache, Envelope, KeyProvider
 from jinji.runtime import key_provider, make_envelope
 from jinji.tenancy import PLATFORM_TENANT_SLUG
 from jinji.web import Lifespan
@@ -30,6 +30,7 @@ class TenantAdmin:
     db: Database
     provider: KeyProvider
     envelope: Envelope
+    dek_cache: DekCache
     identity: ServiceClient
 
     @staticmethod
@@ -60,11 +61,13 @@ def build(settings: TenantAdminSettings, db: Database, http: httpx.AsyncClient) 
         if secret is not None
         else None
     )
+    cache = DekCache(ttl=settings.dek_cache_ttl_s)
     return TenantAdmin(
         settings=settings,
         db=db,
         provider=key_provider(settings),
-        envelope=make_envelope(settings, db),
+        envelope=make_envelope(settings, db, cache),
+        dek_cache=cache,
         identity=ServiceClient(http, settings.resolved_identity_url, tokens, service="identity"),
     )
 
