@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     migrate.add_argument("--workers", type=int, default=max(os.cpu_count() or 1, 2))
 
     sub.add_parser(
+        "purge",
+        help="terminate ended contracts and purge tenants that are due (the CronJob)",
+    )
+    sub.add_parser(
         "rotate-signing-key",
         help="make a new token signing key current (the scheduled job; audited)",
     )
@@ -49,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_up(settings, args.host, args.port)
     if args.command == "serve":
         return cmd_serve(args.service, args.host, args.port)
+    if args.command == "purge":
+        return asyncio.run(cmd_purge())
     if args.command == "rotate-signing-key":
         return asyncio.run(cmd_rotate_signing_key())
     return cmd_migrate(settings, args.workers)
@@ -127,6 +133,25 @@ def cmd_up(settings: Settings, host: str, port: int) -> int:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+async def cmd_purge() -> int:
+    import httpx
+
+    from jinji.db import Database
+    from jinji.runtime import require_database_url
+    from services.tenant_admin import context, lifecycle
+    from services.tenant_admin.settings import TenantAdminSettings
+
+    settings = TenantAdminSettings()
+    db = Database(require_database_url(settings), application_name="jinji-purge", pool_size=2)
+    try:
+        async with httpx.AsyncClient(timeout=settings.http_timeout_s) as http:
+            done = await lifecycle.run_due(context.build(settings, db, http), job="jinji purge")
+    finally:
+        await db.dispose()
+    print(json.dumps(done))
+    return 0 if done["failed"] == 0 else 1
 
 
 async def cmd_rotate_signing_key() -> int:
