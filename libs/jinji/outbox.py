@@ -144,6 +144,9 @@ class Relay:
                     )
                     .where(
                         messages.c.source == self.source,
+                        # Only what this relay can deliver: other destinations wait for
+                        # the relay that knows them (e.g. before the audit log exists).
+                        messages.c.destination.in_(list(self.deliverers)),
                         messages.c.delivered_at.is_(None),
                         messages.c.available_at <= func.now(),
                     )
@@ -167,9 +170,7 @@ class Relay:
     async def _deliver(
         self, destination: str, batch: Sequence[Message]
     ) -> tuple[set[uuid.UUID], str | None]:
-        deliverer = self.deliverers.get(destination)
-        if deliverer is None:
-            return set(), f"no deliverer for destination {destination!r}"
+        deliverer = self.deliverers[destination]
         try:
             acked = await deliverer(batch)
         except Exception as exc:  # the receiver is down or refused: retry later

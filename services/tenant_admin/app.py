@@ -1,8 +1,16 @@
 from fastapi import FastAPI
 
+from jinji import outbox
 from jinji.service import build_service
 from services.registry import SPECS
-from services.tenant_admin import context, lifecycle, routes_tenants
+from services.tenant_admin import (
+    context,
+    lifecycle,
+    notices,
+    routes_notices,
+    routes_reports,
+    routes_tenants,
+)
 from services.tenant_admin.settings import TenantAdminSettings
 
 
@@ -11,6 +19,16 @@ def create_app(settings: TenantAdminSettings | None = None) -> FastAPI:
     return build_service(
         SPECS["tenant_admin"],
         settings,
-        routers=[routes_tenants.router],
-        lifespans=[context.lifespan(settings), lifecycle.lifespan],
+        routers=[routes_tenants.router, routes_notices.router, routes_reports.router],
+        lifespans=[
+            context.lifespan(settings),
+            lifecycle.lifespan,
+            outbox.relay_lifespan(
+                lambda app: outbox.Relay(
+                    app.state.db,
+                    "tenant_admin",
+                    {"webhook": notices.webhook_deliverer(app.state.tenant_admin, app.state.http)},
+                )
+            ),
+        ],
     )

@@ -150,13 +150,24 @@ async def test_concurrent_relays_do_not_send_a_message_twice(
     assert set(receiver.seen.values()) == {1}
 
 
-async def test_message_for_unknown_destination_stays_pending(db: Database, source: str) -> None:
+async def test_message_for_another_destination_waits_untouched(
+    db: Database, live_server, source: str
+) -> None:
+    receiver = Receiver()
     async with db.transaction() as s:
-        await outbox.enqueue(s, source=source, destination="nowhere", topic="t", payload={})
-    relay = outbox.Relay(db, source, {})
-    assert await relay.run_once() == 0
+        await outbox.enqueue(s, source=source, destination="audit", topic="t", payload={})
+        await outbox.enqueue(s, source=source, destination="webhook", topic="t", payload={})
+    with live_server(receiver.app) as url:
+        async with httpx.AsyncClient() as http:
+            relay = outbox.Relay(db, source, {"webhook": http_deliverer(http, url)})
+            assert await relay.run_once() == 1
     async with db.transaction() as s:
-        error = await s.scalar(
-            select(outbox.messages.c.last_error).where(outbox.messages.c.source == source)
-        )
-    assert error == "no deliverer for destination 'nowhere'"
+        waiting = (
+            await s.execute(
+                select(outbox.messages.c.attempts, outbox.messages.c.last_error).where(
+                    outbox.messages.c.source == source, outbox.messages.c.destination == "audit"
+                )
+            )
+        ).one()
+    # Not retried, not failed: it waits for the relay that delivers to the audit log.
+    assert tuple(waiting) == (0, None)
