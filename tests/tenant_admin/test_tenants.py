@@ -274,3 +274,10 @@ async def test_terminate_purge_crypto_shred_and_certificate(stack, http, operato
     assert not certificates.verify(
         base64.b64decode(public["public_key"]), tampered, base64.b64decode(document["signature"])
     )
+
+
+async def test_lifecycle_metrics(stack, http) -> None:
+    body = http.get(f"{stack.tenant_admin_base}/metrics").text
+    assert 'jinji_tenants{status="active"}' in body
+    assert "jinji_tenant_purges_overdue 0.0" in body
+    assert "jinji_tenant_provisioning_seconds_count" in body
