@@ -26,6 +26,7 @@ test: install
 # Speed figures, each a ratio to a baseline measured in the same run.
 bench: install
 	$(BIN)/python bench/migrate_tenants.py --tenants 1000 --workers 2
+	$(BIN)/python bench/provision_tenants.py --tenants 20 2>/dev/null
 
 lint: install
 	$(BIN)/ruff check libs services tests migrations bench

@@ -290,7 +290,9 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-async def stack(scratch_database, live_server, tmp_path_factory) -> AsyncIterator[Stack]:
+async def stack(
+    scratch_database, live_server, tmp_path_factory, tenant_roles: list[str]
+) -> AsyncIterator[Stack]:
     """Identity and tenant-admin over real HTTP on a bootstrapped database of their own
     (one per test module)."""
     data_dir: Path = tmp_path_factory.mktemp("stack-data")
@@ -319,6 +321,9 @@ async def stack(scratch_database, live_server, tmp_path_factory) -> AsyncIterato
                 with live_server(create_tenant_admin(tenant_admin_settings)) as tenant_admin:
                     yield Stack(settings, db, identity, first, tenant_admin, tenant_admin_settings)
         finally:
+            # Tenants provisioned through the API own cluster-wide roles: drop them at the end.
+            async with db.engine.connect() as conn:
+                tenant_roles.extend(await tenancy.list_tenant_schemas(conn))
             await db.dispose()
 
 
