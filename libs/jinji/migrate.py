@@ -39,6 +39,7 @@ CONTROL_COMPONENTS: tuple[tuple[str, str], ...] = (
     ("outbox", "outbox"),
     ("tenancy", "tenancy"),
     ("identity", "identity"),
+    ("audit", "audit"),
 )
 TENANT_COMPONENT = "tenant"
 BATCH_SIZE = 25
