@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -37,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     migrate = sub.add_parser("migrate", help="migrate control schemas, then every tenant schema")
     migrate.add_argument("--workers", type=int, default=max(os.cpu_count() or 1, 2))
 
+    audit = sub.add_parser("audit", help="audit-log tools")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="verify an exported stream, offline")
+    verify.add_argument("file", type=Path)
+
     sub.add_parser(
         "purge",
         help="terminate ended contracts and purge tenants that are due (the CronJob)",
@@ -53,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_up(settings, args.host, args.port)
     if args.command == "serve":
         return cmd_serve(args.service, args.host, args.port)
+    if args.command == "audit":
+        from services.audit_log.offline import verify_export
+
+        report = verify_export(args.file)
+        print(json.dumps(report))
+        return 0 if report["ok"] else 1
     if args.command == "purge":
         return asyncio.run(cmd_purge())
     if args.command == "rotate-signing-key":
@@ -147,7 +159,7 @@ async def cmd_purge() -> int:
     db = Database(require_database_url(settings), application_name="jinji-purge", pool_size=2)
     try:
         async with httpx.AsyncClient(timeout=settings.http_timeout_s) as http:
-            done = await lifecycle.run_due(context.build(settings, db, http), job="jinji purge")
+            done = await lifecycle.run_due(context.build(settings, db, http), job="jinji-purge")
     finally:
         await db.dispose()
     print(json.dumps(done))

@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -41,6 +42,8 @@ from jinji.db import Database, async_url
 from jinji.migrate import migrate_all, upgrade_tenant
 from jinji.pgembed import EmbeddedPostgres
 from services import bootstrap
+from services.audit_log.app import create_app as create_audit_log
+from services.audit_log.settings import AuditLogSettings
 from services.identity import passwords
 from services.identity.app import create_app as create_identity
 from services.identity.settings import IdentitySettings
@@ -170,8 +173,8 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @contextmanager
-def _serve_in_thread(app: Any) -> Iterator[str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+def _serve_in_thread(app: Any, port: int = 0) -> Iterator[str]:
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -206,6 +209,8 @@ class Stack:
     first_login: bootstrap.FirstLogin
     tenant_admin_base: str
     tenant_admin_settings: TenantAdminSettings
+    audit_base: str
+    audit_settings: AuditLogSettings
 
     password: str = PASSWORD
 
@@ -214,6 +219,9 @@ class Stack:
 
     def tenants_url(self, path: str) -> str:
         return f"{self.tenant_admin_base}/tenants{path}"
+
+    def audit_url(self, path: str) -> str:
+        return f"{self.audit_base}/audit{path}"
 
     def operator_token(self, http: httpx.Client) -> str:
         """The bootstrap operator's first login: new password, TOTP enrolment, tokens."""
@@ -297,18 +305,40 @@ async def stack(
     (one per test module)."""
     data_dir: Path = tmp_path_factory.mktemp("stack-data")
     async with scratch_database() as url:
-        settings = IdentitySettings(
-            database_url=SecretStr(url),
-            data_dir=data_dir,
-            issuer=ISSUER,
-            refresh_cookie_secure=False,
+        first = await bootstrap.run(
+            IdentitySettings(database_url=SecretStr(url), data_dir=data_dir, issuer=ISSUER)
         )
-        first = await bootstrap.run(settings)
         assert first is not None
         clients = json.loads((data_dir / bootstrap.SERVICE_CLIENTS_FILE).read_text())
         db = Database(url, pool_size=2)
+        # Identity and the audit log each need the other's address: fix identity's port first.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            identity_port = int(probe.getsockname()[1])
+        identity_base = f"http://127.0.0.1:{identity_port}"
+        audit_settings = AuditLogSettings(
+            database_url=SecretStr(url),
+            data_dir=data_dir,
+            issuer=ISSUER,
+            jwks_url=f"{identity_base}/identity/.well-known/jwks.json",
+            checkpoint_every=5,
+        )
         try:
-            with live_server(create_identity(settings)) as identity:
+            with (
+                live_server(create_audit_log(audit_settings)) as audit_base,
+                live_server(
+                    create_identity(
+                        settings := IdentitySettings(
+                            database_url=SecretStr(url),
+                            data_dir=data_dir,
+                            issuer=ISSUER,
+                            refresh_cookie_secure=False,
+                            audit_url=audit_base,
+                        )
+                    ),
+                    port=identity_port,
+                ) as identity,
+            ):
                 tenant_admin_settings = TenantAdminSettings(
                     database_url=SecretStr(url),
                     data_dir=data_dir,
@@ -317,9 +347,19 @@ async def stack(
                     identity_url=f"{identity}/identity",
                     identity_client_secret=SecretStr(clients["tenant-admin"]),
                     lifecycle_interval_s=3600,
+                    audit_url=audit_base,
                 )
                 with live_server(create_tenant_admin(tenant_admin_settings)) as tenant_admin:
-                    yield Stack(settings, db, identity, first, tenant_admin, tenant_admin_settings)
+                    yield Stack(
+                        settings,
+                        db,
+                        identity,
+                        first,
+                        tenant_admin,
+                        tenant_admin_settings,
+                        audit_base,
+                        audit_settings,
+                    )
         finally:
             # Tenants provisioned through the API own cluster-wide roles: drop them at the end.
             async with db.engine.connect() as conn:

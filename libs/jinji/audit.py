@@ -8,13 +8,19 @@ audit trail is kept after a customer's data is deleted).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jinji import outbox
+from jinji.client import ServiceClient
 from jinji.logs import request_id_var
+
+INGEST_PATH = "/audit/v1/events"
+AUDIENCE = "jinji-audit-log"
+SCOPE = "audit:write"
 
 
 class AuditTrail:
@@ -56,3 +62,19 @@ class AuditTrail:
             },
         )
         return event_id
+
+
+def deliverer(client: ServiceClient) -> outbox.Deliverer:
+    """Delivers outbox batches to the audit log; it acknowledges every id it holds (the
+    intake is idempotent on event id, so a batch sent twice is recorded once)."""
+
+    async def deliver(batch: Sequence[outbox.Message]) -> set[uuid.UUID]:
+        response = await client.request(
+            "POST", INGEST_PATH, json={"events": [m.payload for m in batch]}, idempotent=True
+        )
+        if response.status_code != 200:
+            code = response.json().get("error", {}).get("code") if response.content else None
+            raise RuntimeError(f"audit log answered {response.status_code} {code}")
+        return {uuid.UUID(i) for i in response.json()["accepted"]}
+
+    return deliver

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -24,6 +24,14 @@ REFRESH_MARGIN_S = 30.0
 
 class TokenRequestFailed(Exception):
     pass
+
+
+class TokenSource(Protocol):
+    """Where a service client's bearer tokens come from."""
+
+    async def token(self) -> str: ...
+
+    def invalidate(self) -> None: ...
 
 
 class ServiceTokenSource:
@@ -73,7 +81,7 @@ class ServiceClient:
         self,
         http: httpx.AsyncClient,
         base_url: str,
-        tokens: ServiceTokenSource | None,
+        tokens: TokenSource | None,
         *,
         service: str,
         retries: int = 2,

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     jwks_url: str | None = None
     token_leeway_s: int = Field(default=30, ge=0, le=120)
 
+    # Where audit events go (the audit-log service's base URL, without /audit). Unset: the
+    # gateway the issuer is served from, as in `jinji up`.
+    audit_url: str | None = None
+
     # Outgoing HTTP calls (JWKS fetches, other services).
     http_timeout_s: float = Field(default=5.0, gt=0)
 
@@ -46,6 +50,10 @@ class Settings(BaseSettings):
     @property
     def resolved_key_dir(self) -> Path:
         return self.key_dir if self.key_dir is not None else self.data_dir / "keys"
+
+    @property
+    def resolved_audit_url(self) -> str:
+        return self.audit_url or self.issuer.removesuffix("/identity")
 
     @property
     def resolved_jwks_url(self) -> str:

@@ -1,5 +1,9 @@
+from pydantic import Field
+
 from jinji.config import Settings
 
 
 class AuditLogSettings(Settings):
-    """Settings of this service; its own options are added with its endpoints."""
+    # A signed checkpoint after this many events in a stream, or after the interval.
+    checkpoint_every: int = Field(default=100, ge=1, le=100_000)
+    checkpoint_interval_s: float = Field(default=60.0, gt=0)

@@ -3,9 +3,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from jinji import audit as audit_trail
+from jinji import outbox
+from jinji.client import ServiceClient
 from jinji.service import build_service
 from jinji.tokens import TokenVerifier
 from services.identity import (
+    audit,
     context,
     housekeeping,
     routes_auth,
@@ -16,8 +20,16 @@ from services.identity import (
     routes_users,
 )
 from services.identity.keyring import StoredKeys
+from services.identity.self_tokens import SelfIssuedTokens
 from services.identity.settings import IdentitySettings
 from services.registry import SPECS
+
+
+def _audit_client(app: FastAPI, settings: IdentitySettings) -> ServiceClient:
+    tokens = SelfIssuedTokens(
+        app.state.identity, audience=audit_trail.AUDIENCE, scopes=[audit_trail.SCOPE]
+    )
+    return ServiceClient(app.state.http, settings.resolved_audit_url, tokens, service="audit_log")
 
 
 def create_app(settings: IdentitySettings | None = None) -> FastAPI:
@@ -46,5 +58,16 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
             routes_operator.router,
             routes_scim.router,
         ],
-        lifespans=[context.lifespan(settings), own_keys, housekeeping.lifespan],
+        lifespans=[
+            context.lifespan(settings),
+            own_keys,
+            housekeeping.lifespan,
+            outbox.relay_lifespan(
+                lambda app: outbox.Relay(
+                    app.state.db,
+                    audit.SOURCE,
+                    {"audit": audit_trail.deliverer(_audit_client(app, settings))},
+                )
+            ),
+        ],
     )

@@ -1,5 +1,6 @@
 from fastapi import FastAPI
 
+from jinji import audit as audit_trail
 from jinji import outbox
 from jinji.service import build_service
 from services.registry import SPECS
@@ -27,7 +28,12 @@ def create_app(settings: TenantAdminSettings | None = None) -> FastAPI:
                 lambda app: outbox.Relay(
                     app.state.db,
                     "tenant_admin",
-                    {"webhook": notices.webhook_deliverer(app.state.tenant_admin, app.state.http)},
+                    {
+                        "webhook": notices.webhook_deliverer(
+                            app.state.tenant_admin, app.state.http
+                        ),
+                        "audit": audit_trail.deliverer(app.state.tenant_admin.audit),
+                    },
                 )
             ),
         ],

@@ -13,6 +13,7 @@ import httpx
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy import select
 
+from jinji import audit as audit_trail
 from jinji.client import ServiceClient, ServiceTokenSource
 from jinji.db import Database
 from jinji.keys import DekCache, Envelope, KeyProvider
@@ -32,6 +33,7 @@ class TenantAdmin:
     envelope: Envelope
     dek_cache: DekCache
     identity: ServiceClient
+    audit: ServiceClient
 
     @staticmethod
     def now() -> datetime:
@@ -49,18 +51,19 @@ class TenantAdmin:
 
 def build(settings: TenantAdminSettings, db: Database, http: httpx.AsyncClient) -> TenantAdmin:
     secret = settings.identity_client_secret
-    tokens = (
-        ServiceTokenSource(
+
+    def tokens(audience: str, scope: str) -> ServiceTokenSource | None:
+        if secret is None:
+            return None
+        return ServiceTokenSource(
             http,
             f"{settings.resolved_identity_url}/oauth2/token",
             settings.identity_client_id,
             secret.get_secret_value(),
-            audience=SPECS["identity"].audience,
-            scopes=["identity:tenants"],
+            audience=audience,
+            scopes=[scope],
         )
-        if secret is not None
-        else None
-    )
+
     cache = DekCache(ttl=settings.dek_cache_ttl_s)
     return TenantAdmin(
         settings=settings,
@@ -68,7 +71,18 @@ def build(settings: TenantAdminSettings, db: Database, http: httpx.AsyncClient) 
         provider=key_provider(settings),
         envelope=make_envelope(settings, db, cache),
         dek_cache=cache,
-        identity=ServiceClient(http, settings.resolved_identity_url, tokens, service="identity"),
+        identity=ServiceClient(
+            http,
+            settings.resolved_identity_url,
+            tokens(SPECS["identity"].audience, "identity:tenants"),
+            service="identity",
+        ),
+        audit=ServiceClient(
+            http,
+            settings.resolved_audit_url,
+            tokens(audit_trail.AUDIENCE, audit_trail.SCOPE),
+            service="audit_log",
+        ),
     )
 
 

@@ -46,7 +46,7 @@ PURGES_OVERDUE = Gauge(
     multiprocess_mode="max",
 )
 OVERDUE_GRACE = timedelta(hours=1)
-JOB = "tenant-admin lifecycle"
+JOB = "tenant-admin-lifecycle"
 
 
 async def terminate(
