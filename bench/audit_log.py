@@ -97,8 +97,9 @@ async def bench(url: str, data_dir: Path, count: int, batch: int) -> dict[str, A
         plain_s = time.perf_counter() - started
 
         started = time.perf_counter()
-        rows, signed, public = await stream_material(ctx, str(tenant))
-        result = log.verify_stream(str(tenant), rows, signed, public)
+        material = await stream_material(ctx, str(tenant))
+        result = log.verify_stream(str(tenant), material.rows, material.signed, material.public)
+        rows = material.rows
         verify_s = time.perf_counter() - started
         if not result.ok:
             raise RuntimeError(f"verification failed: {result}")

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -19,7 +20,7 @@ from jinji.db import Database
 from jinji.runtime import make_envelope
 from jinji.tenancy import PLATFORM_TENANT_SLUG
 from jinji.web import Lifespan
-from services.audit_log import log
+from services.audit_log import log, retention
 from services.audit_log.settings import AuditLogSettings
 from services.audit_log.tables import keys
 from services.tenant_admin.tables import tenants
@@ -73,6 +74,10 @@ def lifespan(settings: AuditLogSettings) -> Lifespan:
                     ctx = await lazy.get()
                     async with ctx.db.transaction() as s:
                         await log.checkpoint_due(s, ctx.signer)
+                    async with ctx.db.transaction() as s:
+                        await retention.apply(
+                            s, datetime.now(UTC), timedelta(days=settings.retention_days)
+                        )
                 except Exception:
                     logger.warning("checkpoint round failed", exc_info=True)
 

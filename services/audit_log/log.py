@@ -189,15 +189,20 @@ def verify_stream(
     rows: Sequence[tuple[int, bytes, bytes]],
     signed: Sequence[tuple[int, bytes, str, bytes]],
     public_keys: dict[str, bytes],
+    cut: tuple[int, list[bytes]] | None = None,
 ) -> Verification:
     """Recompute a stream from its events and check every checkpoint.
 
     ``rows``: (seq, body, stored leaf hash) in seq order; ``signed``: (size, root, kid,
-    signature). Works on a database read or an exported file alike (no database needed).
+    signature); ``cut``: (size, frontier) where retention removed the events before
+    ``size``. Works on a database read or an exported file alike (no database needed).
     """
-    frontier: list[bytes] = []
+    start, frontier = cut if cut is not None else (0, [])
     by_size = {size: (root, kid, sig) for size, root, kid, sig in signed}
-    for expected, (seq, body, stored_leaf) in enumerate(rows):
+    # The tree state kept at a cut must match the checkpoint signed at that size.
+    if cut is not None and not _checkpoint_holds(stream, start, frontier, by_size, public_keys):
+        return Verification(False, 0, start, "cut does not match its checkpoint")
+    for expected, (seq, body, stored_leaf) in enumerate(rows, start=start):
         if seq != expected:
             return Verification(False, expected, expected, "missing event")
         try:
@@ -210,17 +215,29 @@ def verify_stream(
         if leaf != stored_leaf:
             return Verification(False, expected, seq, "event changed")
         frontier = merkle.frontier_append(frontier, seq, leaf)
-        if seq + 1 in by_size:
-            root, kid, signature = by_size[seq + 1]
-            note = checkpoint_note(stream, seq + 1, root)
-            key = public_keys.get(kid)
-            if (
-                root != merkle.frontier_root(frontier)
-                or key is None
-                or not ed25519_keys.verify(key, note, signature)
-            ):
-                return Verification(False, seq + 1, seq, "checkpoint does not match")
-    missing = [size for size in by_size if size > len(rows)]
-    if missing:
-        return Verification(False, len(rows), len(rows), "events missing after last one")
+        if seq + 1 in by_size and not _checkpoint_holds(
+            stream, seq + 1, frontier, by_size, public_keys
+        ):
+            return Verification(False, seq + 1 - start, seq, "checkpoint does not match")
+    end = start + len(rows)
+    if any(size > end for size in by_size):
+        return Verification(False, len(rows), end, "events missing after last one")
     return Verification(True, len(rows), None)
+
+
+def _checkpoint_holds(
+    stream: str,
+    size: int,
+    frontier: list[bytes],
+    by_size: dict[int, tuple[bytes, str, bytes]],
+    public_keys: dict[str, bytes],
+) -> bool:
+    if size not in by_size:
+        return False
+    root, kid, signature = by_size[size]
+    key = public_keys.get(kid)
+    return (
+        root == merkle.frontier_root(frontier)
+        and key is not None
+        and ed25519_keys.verify(key, checkpoint_note(stream, size, root), signature)
+    )

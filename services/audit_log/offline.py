@@ -14,6 +14,7 @@ def verify_export(path: Path) -> dict[str, Any]:
     keys: dict[str, bytes] = {}
     rows: dict[str, list[tuple[int, bytes, bytes]]] = {}
     signed: dict[str, list[tuple[int, bytes, str, bytes]]] = {}
+    cuts: dict[str, tuple[int, list[bytes]]] = {}
     with path.open("rb") as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
@@ -30,6 +31,11 @@ def verify_export(path: Path) -> dict[str, Any]:
                             base64.b64decode(item["body"]),
                             base64.b64decode(item["leaf_hash"]),
                         )
+                    )
+                elif kind == "cut":
+                    cuts[item["stream"]] = (
+                        int(item["size"]),
+                        [base64.b64decode(h) for h in item["frontier"]],
                     )
                 elif kind == "checkpoint":
                     signed.setdefault(item["stream"], []).append(
@@ -49,6 +55,7 @@ def verify_export(path: Path) -> dict[str, Any]:
             sorted(rows.get(stream, [])),
             signed.get(stream, []),
             keys,
+            cuts.get(stream),
         )
         streams[stream] = {
             "ok": result.ok,

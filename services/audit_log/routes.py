@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -16,7 +17,7 @@ from jinji import ed25519_keys
 from jinji.errors import ApiError, Forbidden
 from jinji.tokens import CurrentPrincipal, Principal, require_scopes
 from jinji.web import service_router
-from services.audit_log import log, merkle
+from services.audit_log import log, merkle, retention
 from services.audit_log.context import AuditLog, ContextDep
 from services.audit_log.events import Batch
 from services.audit_log.tables import checkpoints, events, keys
@@ -152,10 +153,17 @@ async def consistency(
     }
 
 
-async def stream_material(
-    ctx: AuditLog, stream: str
-) -> tuple[list[tuple[int, bytes, bytes]], list[tuple[int, bytes, str, bytes]], dict[str, bytes]]:
+@dataclass
+class StreamMaterial:
+    rows: list[tuple[int, bytes, bytes]]
+    signed: list[tuple[int, bytes, str, bytes]]
+    public: dict[str, bytes]
+    cut: tuple[int, list[bytes]] | None
+
+
+async def stream_material(ctx: AuditLog, stream: str) -> StreamMaterial:
     async with ctx.db.transaction() as s:
+        start, frontier = await retention.current_cut(s, stream)
         rows = [
             (int(seq), bytes(body), bytes(leaf))
             for seq, body, leaf in await s.execute(
@@ -172,18 +180,18 @@ async def stream_material(
                 .order_by(checkpoints.c.size)
             )
         ]
-        public = {
-            str(kid): bytes(pk)
-            for kid, pk in await s.execute(select(keys.c.kid, keys.c.public_key))
-        }
-    return rows, signed, public
+        key_rows = await s.execute(select(keys.c.kid, keys.c.public_key))
+        public = {str(kid): bytes(pk) for kid, pk in key_rows}
+    return StreamMaterial(rows, signed, public, (start, frontier) if start else None)
 
 
 @router.get("/v1/verify", tags=["verify"])
 async def verify(stream: Stream, principal: CurrentPrincipal, ctx: ContextDep) -> dict[str, Any]:
     stream = readable_stream(principal, stream) or stream
-    rows, signed, public = await stream_material(ctx, stream)
-    result = log.verify_stream(stream, rows, signed, public)
+    material = await stream_material(ctx, stream)
+    result = log.verify_stream(
+        stream, material.rows, material.signed, material.public, material.cut
+    )
     return {
         "stream": stream,
         "ok": result.ok,
@@ -263,12 +271,22 @@ async def export(stream: Stream, principal: CurrentPrincipal, ctx: ContextDep) -
     """NDJSON: the audit keys, every event (its exact recorded bytes) and every checkpoint:
     enough to verify the stream offline with `jinji audit verify FILE`."""
     stream = readable_stream(principal, stream) or stream
-    rows, signed, public = await stream_material(ctx, stream)
+    material = await stream_material(ctx, stream)
 
     async def lines() -> AsyncIterator[bytes]:
-        for kid, key in public.items():
+        for kid, key in material.public.items():
             yield _line({"type": "key", "kid": kid, "alg": "Ed25519", "public_key": _b64(key)})
-        for seq, body, leaf in rows:
+        if material.cut is not None:
+            size, frontier = material.cut
+            yield _line(
+                {
+                    "type": "cut",
+                    "stream": stream,
+                    "size": size,
+                    "frontier": [_b64(h) for h in frontier],
+                }
+            )
+        for seq, body, leaf in material.rows:
             yield _line(
                 {
                     "type": "event",
@@ -278,7 +296,7 @@ async def export(stream: Stream, principal: CurrentPrincipal, ctx: ContextDep) -
                     "leaf_hash": _b64(leaf),
                 }
             )
-        for size, root_hash, kid, signature in signed:
+        for size, root_hash, kid, signature in material.signed:
             yield _line(
                 {
                     "type": "checkpoint",

@@ -47,3 +47,12 @@ keys = Table(
     Column("public_key", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+cuts = Table(
+    "cuts",
+    metadata,
+    Column("stream", Text, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("frontier", ARRAY(LargeBinary), nullable=False),
+    Column("cut_at", DateTime(timezone=True), nullable=False),
+)

@@ -300,3 +300,52 @@ async def _tenant_id(stack, slug: str) -> str:
 
     async with stack.db.transaction() as s:
         return str(await s.scalar(select(tenants.c.id).where(tenants.c.slug == slug)))
+
+
+async def test_retention_cuts_whole_segments_and_the_rest_still_verifies(
+    stack, http, writer, operator, tmp_path
+) -> None:
+    from datetime import timedelta
+
+    from services.audit_log import retention
+
+    tenant = uuid.uuid4()
+    stream = str(tenant)
+    for count in (5, 5, 2):  # a checkpoint is signed after each batch reaching 5 more events
+        assert post(http, stack, writer, *[event(tenant) for _ in range(count)]).status_code == 200
+    async with stack.db.transaction() as s:
+        # Ten events recorded long ago (as if 500 days had passed).
+        await s.execute(text("SET LOCAL session_replication_role = replica"))
+        await s.execute(
+            text(
+                "UPDATE audit.events SET recorded_at = recorded_at - interval '500 days' "
+                "WHERE stream = :s AND seq < 10"
+            ),
+            {"s": stream},
+        )
+    async with stack.db.transaction() as s:
+        cut = await retention.apply(s, datetime.now(UTC), timedelta(days=400))
+    assert cut[stream] == 10
+    async with stack.db.transaction() as s:
+        left = (await s.scalars(select(events.c.seq).where(events.c.stream == stream))).all()
+    assert sorted(left) == [10, 11]
+
+    report = http.get(stack.audit_url(f"/v1/verify?stream={stream}"), headers=operator).json()
+    assert report["ok"], report
+    assert report["checked"] == 2
+    exported = http.get(stack.audit_url(f"/v1/events/export?stream={stream}"), headers=operator)
+    path = tmp_path / "cut.ndjson"
+    path.write_bytes(exported.content)
+    from services.audit_log.offline import verify_export
+
+    assert verify_export(path)["ok"]
+
+    # What remains is still tamper-evident.
+    async with stack.db.transaction() as s:
+        await s.execute(text("SET LOCAL session_replication_role = replica"))
+        await s.execute(
+            text("UPDATE audit.events SET leaf_hash = '\\x00' WHERE stream = :s AND seq = 10"),
+            {"s": stream},
+        )
+    report = http.get(stack.audit_url(f"/v1/verify?stream={stream}"), headers=operator).json()
+    assert report["first_bad_seq"] == 10
