@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
+from prometheus_client import Gauge
 from sqlalchemy import select
 
 from jinji import ed25519_keys
@@ -26,6 +27,13 @@ from services.audit_log.tables import keys
 from services.tenant_admin.tables import tenants
 
 logger = logging.getLogger(__name__)
+
+# Alert when this stops advancing: streams then grow without fresh signed checkpoints.
+LAST_ROUND = Gauge(
+    "jinji_audit_last_checkpoint_round_timestamp_seconds",
+    "When the checkpoint and retention round last completed.",
+    multiprocess_mode="max",
+)
 
 
 @dataclass
@@ -78,6 +86,7 @@ def lifespan(settings: AuditLogSettings) -> Lifespan:
                         await retention.apply(
                             s, datetime.now(UTC), timedelta(days=settings.retention_days)
                         )
+                    LAST_ROUND.set_to_current_time()
                 except Exception:
                     logger.warning("checkpoint round failed", exc_info=True)
 
