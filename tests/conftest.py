@@ -371,3 +371,10 @@ async def stack(
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=10) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def operator(stack: Stack) -> dict[str, str]:
+    """Headers of the bootstrap operator, signed in with a second factor (once per stack)."""
+    with httpx.Client(timeout=10) as http:
+        return {"Authorization": f"Bearer {stack.operator_token(http)}"}

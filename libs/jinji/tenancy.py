@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 # Tenant tables are declared with this schema and translated per request
 # (SQLAlchemy schema_translate_map), keeping every tenant query schema-qualified.
@@ -81,3 +81,13 @@ async def list_tenant_schemas(conn: AsyncConnection) -> list[str]:
         text("SELECT nspname FROM pg_namespace WHERE nspname ~ '^t_[0-9a-f]{32}$' ORDER BY 1")
     )
     return [r[0] for r in rows]
+
+
+async def platform_tenant_id(conn: AsyncConnection | AsyncSession) -> uuid.UUID:
+    """The reserved platform tenant (its DEK seals platform keys); created by the bootstrap."""
+    found = await conn.scalar(
+        text("SELECT id FROM tenancy.tenants WHERE slug = :slug"), {"slug": PLATFORM_TENANT_SLUG}
+    )
+    if found is None:
+        raise RuntimeError("platform tenant missing: run the bootstrap (jinji up)")
+    return uuid.UUID(str(found))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,17 +13,15 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from prometheus_client import Gauge
-from sqlalchemy import select
 
 from jinji import ed25519_keys
 from jinji.db import Database
 from jinji.runtime import make_envelope
-from jinji.tenancy import PLATFORM_TENANT_SLUG
+from jinji.tenancy import platform_tenant_id
 from jinji.web import Lifespan
 from services.audit_log import log, retention
 from services.audit_log.settings import AuditLogSettings
 from services.audit_log.tables import keys
-from services.tenant_admin.tables import tenants
 
 logger = logging.getLogger(__name__)
 
@@ -55,13 +52,9 @@ class LazyAuditLog:
     async def get(self) -> AuditLog:
         if self.value is None:
             async with self.db.transaction() as s:
-                platform = await s.scalar(
-                    select(tenants.c.id).where(tenants.c.slug == PLATFORM_TENANT_SLUG)
-                )
-            if platform is None:
-                raise RuntimeError("platform tenant missing: run the bootstrap (jinji up)")
+                platform = await platform_tenant_id(s)
             envelope = make_envelope(self.settings, self.db)
-            signer = ed25519_keys.SealedEd25519(keys, envelope, uuid.UUID(str(platform)))
+            signer = ed25519_keys.SealedEd25519(keys, envelope, platform)
             self.value = AuditLog(self.settings, self.db, signer)
         return self.value
 

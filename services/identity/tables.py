@@ -1,30 +1,22 @@
 """Identity's control-schema tables (schema ``identity``), as migrated in migrations/identity."""
 
-from typing import Any
-
 from sqlalchemy import (
     ARRAY,
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     Integer,
     LargeBinary,
     MetaData,
     Table,
     Text,
-    func,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from jinji.sqlschema import timestamp
+
 metadata = MetaData(schema="identity")
-
-
-def _ts(name: str, nullable: bool = True, now: bool = False) -> "Column[Any]":
-    return Column(
-        name, DateTime(timezone=True), nullable=nullable, server_default=func.now() if now else None
-    )
 
 
 tenants = Table(
@@ -37,7 +29,7 @@ tenants = Table(
     Column("mfa_required", Boolean, nullable=False),
     Column("session_idle_s", Integer, nullable=False),
     Column("session_absolute_s", Integer, nullable=False),
-    _ts("updated_at", nullable=False, now=True),
+    timestamp("updated_at", nullable=False, now=True),
 )
 
 users = Table(
@@ -51,13 +43,13 @@ users = Table(
     Column("companies", ARRAY(Text), nullable=False),
     Column("must_change_password", Boolean, nullable=False),
     Column("status", Text, nullable=False),
-    _ts("created_at", nullable=False, now=True),
-    _ts("password_changed_at"),
-    _ts("one_time_password_expires_at"),
+    timestamp("created_at", nullable=False, now=True),
+    timestamp("password_changed_at"),
+    timestamp("one_time_password_expires_at"),
     Column("totp_secret_enc", LargeBinary),
-    _ts("totp_enabled_at"),
+    timestamp("totp_enabled_at"),
     Column("totp_last_step", BigInteger),
-    _ts("updated_at", nullable=False, now=True),
+    timestamp("updated_at", nullable=False, now=True),
 )
 
 recovery_codes = Table(
@@ -66,7 +58,7 @@ recovery_codes = Table(
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("user_id", UUID(as_uuid=True), ForeignKey(users.c.id), nullable=False),
     Column("code_hash", Text, nullable=False),
-    _ts("used_at"),
+    timestamp("used_at"),
 )
 
 sessions = Table(
@@ -76,11 +68,11 @@ sessions = Table(
     Column("user_id", UUID(as_uuid=True), ForeignKey(users.c.id), nullable=False),
     Column("tenant_id", UUID(as_uuid=True), nullable=False),
     Column("amr", ARRAY(Text), nullable=False),
-    _ts("created_at", nullable=False, now=True),
-    _ts("last_used_at", nullable=False, now=True),
-    _ts("idle_expires_at", nullable=False),
-    _ts("absolute_expires_at", nullable=False),
-    _ts("revoked_at"),
+    timestamp("created_at", nullable=False, now=True),
+    timestamp("last_used_at", nullable=False, now=True),
+    timestamp("idle_expires_at", nullable=False),
+    timestamp("absolute_expires_at", nullable=False),
+    timestamp("revoked_at"),
     Column("revoke_reason", Text),
 )
 
@@ -89,8 +81,8 @@ refresh_tokens = Table(
     metadata,
     Column("token_hash", LargeBinary, primary_key=True),
     Column("session_id", UUID(as_uuid=True), ForeignKey(sessions.c.id), nullable=False),
-    _ts("created_at", nullable=False, now=True),
-    _ts("rotated_at"),
+    timestamp("created_at", nullable=False, now=True),
+    timestamp("rotated_at"),
 )
 
 challenges = Table(
@@ -102,9 +94,9 @@ challenges = Table(
     Column("kind", Text, nullable=False),
     Column("amr", ARRAY(Text), nullable=False),
     Column("pending_totp_enc", LargeBinary),
-    _ts("created_at", nullable=False, now=True),
-    _ts("expires_at", nullable=False),
-    _ts("consumed_at"),
+    timestamp("created_at", nullable=False, now=True),
+    timestamp("expires_at", nullable=False),
+    timestamp("consumed_at"),
 )
 
 throttle = Table(
@@ -112,8 +104,8 @@ throttle = Table(
     metadata,
     Column("key", Text, primary_key=True),
     Column("failures", Integer, nullable=False),
-    _ts("window_started_at", nullable=False),
-    _ts("blocked_until"),
+    timestamp("window_started_at", nullable=False),
+    timestamp("blocked_until"),
 )
 
 service_clients = Table(
@@ -123,8 +115,8 @@ service_clients = Table(
     Column("secret_hash", Text, nullable=False),
     Column("audiences", ARRAY(Text), nullable=False),
     Column("scopes", ARRAY(Text), nullable=False),
-    _ts("created_at", nullable=False, now=True),
-    _ts("disabled_at"),
+    timestamp("created_at", nullable=False, now=True),
+    timestamp("disabled_at"),
 )
 
 scim_tokens = Table(
@@ -134,8 +126,8 @@ scim_tokens = Table(
     Column("tenant_id", UUID(as_uuid=True), nullable=False),
     Column("token_hash", LargeBinary, nullable=False, unique=True),
     Column("created_by", UUID(as_uuid=True), nullable=False),
-    _ts("created_at", nullable=False, now=True),
-    _ts("revoked_at"),
+    timestamp("created_at", nullable=False, now=True),
+    timestamp("revoked_at"),
 )
 
 signing_keys = Table(
@@ -146,6 +138,6 @@ signing_keys = Table(
     Column("private_key_enc", LargeBinary, nullable=False),
     Column("public_jwk", JSONB, nullable=False),
     Column("status", Text, nullable=False),
-    _ts("created_at", nullable=False, now=True),
-    _ts("retire_after"),
+    timestamp("created_at", nullable=False, now=True),
+    timestamp("retire_after"),
 )

@@ -11,18 +11,16 @@ from typing import Annotated
 
 import httpx
 from fastapi import Depends, FastAPI, Request
-from sqlalchemy import select
 
 from jinji import audit as audit_trail
 from jinji.client import ServiceClient, ServiceTokenSource
 from jinji.db import Database
 from jinji.keys import DekCache, Envelope, KeyProvider
 from jinji.runtime import key_provider, make_envelope
-from jinji.tenancy import PLATFORM_TENANT_SLUG
+from jinji.tenancy import platform_tenant_id
 from jinji.web import Lifespan
 from services.registry import SPECS
 from services.tenant_admin.settings import TenantAdminSettings
-from services.tenant_admin.tables import tenants
 
 
 @dataclass
@@ -41,12 +39,7 @@ class TenantAdmin:
 
     async def platform_tenant(self) -> uuid.UUID:
         async with self.db.transaction() as s:
-            found = await s.scalar(
-                select(tenants.c.id).where(tenants.c.slug == PLATFORM_TENANT_SLUG)
-            )
-        if found is None:
-            raise RuntimeError("platform tenant missing: run the bootstrap (jinji up)")
-        return uuid.UUID(str(found))
+            return await platform_tenant_id(s)
 
 
 def build(settings: TenantAdminSettings, db: Database, http: httpx.AsyncClient) -> TenantAdmin:

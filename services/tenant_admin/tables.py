@@ -7,24 +7,18 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    DateTime,
     ForeignKey,
     Integer,
     LargeBinary,
     MetaData,
     Table,
     Text,
-    func,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from jinji.sqlschema import timestamp
+
 metadata = MetaData(schema="tenancy")
-
-
-def _ts(name: str, nullable: bool = True, now: bool = False) -> "Column[Any]":
-    return Column(
-        name, DateTime(timezone=True), nullable=nullable, server_default=func.now() if now else None
-    )
 
 
 def _tenant_fk(primary_key: bool = False) -> "Column[Any]":
@@ -45,7 +39,7 @@ tenants = Table(
     Column("name", Text, nullable=False),
     Column("status", Text, nullable=False),
     Column("kek_ref", Text),
-    _ts("created_at", nullable=False, now=True),
+    timestamp("created_at", nullable=False, now=True),
     Column("seats", Integer),
     Column("fiscal_year_start_month", Integer, nullable=False, server_default="4"),
     Column("min_group_size", Integer, nullable=False, server_default="5"),
@@ -54,11 +48,11 @@ tenants = Table(
     Column("retention_days", Integer, nullable=False, server_default="0"),
     Column("first_admin_username", Text),
     Column("step", Text),
-    _ts("contract_end"),
-    _ts("terminated_at"),
-    _ts("purge_due_at"),
-    _ts("purged_at"),
-    _ts("updated_at", nullable=False, now=True),
+    timestamp("contract_end"),
+    timestamp("terminated_at"),
+    timestamp("purge_due_at"),
+    timestamp("purged_at"),
+    timestamp("updated_at", nullable=False, now=True),
     CheckConstraint("status IN ('provisioning', 'active', 'terminated', 'purged')"),
 )
 
@@ -68,7 +62,7 @@ companies = Table(
     _tenant_fk(primary_key=True),
     Column("code", Text, primary_key=True),
     Column("name", Text, nullable=False),
-    _ts("created_at", nullable=False, now=True),
+    timestamp("created_at", nullable=False, now=True),
 )
 
 certificate_keys = Table(
@@ -77,7 +71,7 @@ certificate_keys = Table(
     Column("kid", Text, primary_key=True),
     Column("private_key_enc", LargeBinary, nullable=False),
     Column("public_key", LargeBinary, nullable=False),
-    _ts("created_at", nullable=False, now=True),
+    timestamp("created_at", nullable=False, now=True),
 )
 
 deletion_certificates = Table(
@@ -87,7 +81,7 @@ deletion_certificates = Table(
     Column("certificate", JSONB, nullable=False),
     Column("signature", LargeBinary, nullable=False),
     Column("kid", Text, nullable=False),
-    _ts("created_at", nullable=False, now=True),
+    timestamp("created_at", nullable=False, now=True),
 )
 
 notices = Table(
@@ -100,11 +94,11 @@ notices = Table(
     Column("title_en", Text, nullable=False),
     Column("body_ja", Text, nullable=False),
     Column("body_en", Text, nullable=False),
-    _ts("starts_at", nullable=False),
-    _ts("ends_at"),
+    timestamp("starts_at", nullable=False),
+    timestamp("ends_at"),
     Column("tenant_ids", ARRAY(UUID(as_uuid=True))),
     Column("created_by", Text, nullable=False),
-    _ts("created_at", nullable=False, now=True),
+    timestamp("created_at", nullable=False, now=True),
 )
 
 webhooks = Table(
@@ -113,7 +107,7 @@ webhooks = Table(
     _tenant_fk(primary_key=True),
     Column("url", Text, nullable=False),
     Column("secret_enc", LargeBinary, nullable=False),
-    _ts("created_at", nullable=False, now=True),
+    timestamp("created_at", nullable=False, now=True),
 )
 
 security_reports = Table(
@@ -124,10 +118,10 @@ security_reports = Table(
     Column("reporter_id", UUID(as_uuid=True), nullable=False),
     Column("title", Text, nullable=False),
     Column("description", Text, nullable=False),
-    _ts("occurred_at"),
+    timestamp("occurred_at"),
     Column("status", Text, nullable=False, server_default="received"),
-    _ts("created_at", nullable=False, now=True),
-    _ts("updated_at", nullable=False, now=True),
+    timestamp("created_at", nullable=False, now=True),
+    timestamp("updated_at", nullable=False, now=True),
 )
 
 security_report_notes = Table(
@@ -143,5 +137,5 @@ security_report_notes = Table(
     Column("author_id", Text, nullable=False),
     Column("status", Text, nullable=False),
     Column("note", Text, nullable=False),
-    _ts("created_at", nullable=False, now=True),
+    timestamp("created_at", nullable=False, now=True),
 )

@@ -41,12 +41,6 @@ def writer(stack) -> dict[str, str]:
     return bearer(token)
 
 
-@pytest.fixture(scope="module")
-def operator(stack) -> dict[str, str]:
-    with httpx.Client(timeout=10) as http:
-        return bearer(stack.operator_token(http))
-
-
 def event(stream_tenant: uuid.UUID | None = None, **overrides) -> dict:
     body = {
         "id": str(uuid.uuid4()),

@@ -11,14 +11,6 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def operator(stack) -> dict[str, str]:
-    import httpx
-
-    with httpx.Client(timeout=10) as http:
-        return bearer(stack.operator_token(http))
-
-
-@pytest.fixture(scope="module")
 def tenant_admin_client(stack, operator) -> tuple[str, str]:
     import httpx
 

@@ -24,12 +24,6 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def operator(stack) -> dict[str, str]:
-    with httpx.Client(timeout=10) as http:
-        return bearer(stack.operator_token(http))
-
-
-@pytest.fixture(scope="module")
 def service(stack, operator) -> dict[str, str]:
     with httpx.Client(timeout=10) as http:
         created = http.post(

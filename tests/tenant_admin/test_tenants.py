@@ -11,7 +11,6 @@ import subprocess
 import sys
 import uuid
 
-import httpx
 import pytest
 from sqlalchemy import delete, insert, select, text
 
@@ -30,12 +29,6 @@ COMPANIES = [{"code": "HQ", "name": "本社"}, {"code": "SUB1", "name": "子会�
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture(scope="module")
-def operator(stack) -> dict[str, str]:
-    with httpx.Client(timeout=10) as http:
-        return bearer(stack.operator_token(http))
 
 
 def new_tenant(http, stack, operator, slug: str, **extra):
