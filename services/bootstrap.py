@@ -143,6 +143,10 @@ SERVICE_CLIENTS: dict[str, dict[str, list[str]]] = {
         "audiences": ["jinji-identity", "jinji-audit-log"],
         "scopes": ["audit:write", "identity:tenants"],
     },
+    "ingestion": {
+        "audiences": ["jinji-audit-log", "jinji-analytics"],
+        "scopes": ["analytics:datasets", "audit:write"],
+    },
 }
 SERVICE_CLIENTS_FILE = "service-clients.json"
 

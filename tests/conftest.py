@@ -48,6 +48,8 @@ from services.identity import passwords
 from services.identity.app import create_app as create_identity
 from services.identity.settings import IdentitySettings
 from services.identity.tables import tenants, users
+from services.ingestion.app import create_app as create_ingestion
+from services.ingestion.settings import IngestionSettings
 from services.tenant_admin.app import create_app as create_tenant_admin
 from services.tenant_admin.settings import TenantAdminSettings
 
@@ -211,6 +213,7 @@ class Stack:
     tenant_admin_settings: TenantAdminSettings
     audit_base: str
     audit_settings: AuditLogSettings
+    ingestion_base: str
 
     password: str = PASSWORD
 
@@ -222,6 +225,9 @@ class Stack:
 
     def audit_url(self, path: str) -> str:
         return f"{self.audit_base}/audit{path}"
+
+    def ingestion_url(self, path: str) -> str:
+        return f"{self.ingestion_base}/ingestion{path}"
 
     def operator_token(self, http: httpx.Client) -> str:
         """The bootstrap operator's first login: new password, TOTP enrolment, tokens."""
@@ -349,7 +355,22 @@ async def stack(
                     lifecycle_interval_s=3600,
                     audit_url=audit_base,
                 )
-                with live_server(create_tenant_admin(tenant_admin_settings)) as tenant_admin:
+                with (
+                    live_server(create_tenant_admin(tenant_admin_settings)) as tenant_admin,
+                    live_server(
+                        create_ingestion(
+                            IngestionSettings(
+                                database_url=SecretStr(url),
+                                data_dir=data_dir,
+                                issuer=ISSUER,
+                                jwks_url=f"{identity}/identity/.well-known/jwks.json",
+                                tenants_url=tenant_admin,
+                                audit_url=audit_base,
+                                ingestion_client_secret=SecretStr(clients["ingestion"]),
+                            )
+                        )
+                    ) as ingestion,
+                ):
                     yield Stack(
                         settings,
                         db,
@@ -359,6 +380,7 @@ async def stack(
                         tenant_admin_settings,
                         audit_base,
                         audit_settings,
+                        ingestion,
                     )
         finally:
             # Tenants provisioned through the API own cluster-wide roles: drop them at the end.

@@ -1,9 +1,28 @@
 from fastapi import FastAPI
 
+from jinji import audit as audit_trail
+from jinji import outbox
 from jinji.service import build_service
+from services.ingestion import audit, context, routes
 from services.ingestion.settings import IngestionSettings
 from services.registry import SPECS
 
 
 def create_app(settings: IngestionSettings | None = None) -> FastAPI:
-    return build_service(SPECS["ingestion"], settings or IngestionSettings())
+    settings = settings or IngestionSettings()
+    return build_service(
+        SPECS["ingestion"],
+        settings,
+        routers=[routes.router],
+        lifespans=[
+            context.lifespan(settings),
+            # Audit events now; "dataset committed" messages wait for analytics' intake.
+            outbox.relay_lifespan(
+                lambda app: outbox.Relay(
+                    app.state.db,
+                    audit.SOURCE,
+                    {"audit": audit_trail.deliverer(app.state.ingestion.audit)},
+                )
+            ),
+        ],
+    )
