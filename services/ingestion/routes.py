@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 import re
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,7 +21,7 @@ from jinji.errors import ApiError
 from jinji.tenant_tables import dataset_versions, uploads
 from jinji.tokens import Principal, bearer_token, require_roles
 from jinji.web import service_router
-from services.ingestion import audit, reading, store, validate, values
+from services.ingestion import audit, metrics, reading, store, validate, values
 from services.ingestion.context import ContextDep, Ingestion
 from services.ingestion.kinds import SPECS, Kind
 from services.registry import SPECS as SERVICES
@@ -111,6 +113,7 @@ async def upload(
     ignore_unknown: Annotated[bool, Form()] = False,
     sheet: Annotated[str | None, Form(max_length=100)] = None,
 ) -> JSONResponse:
+    started = time.perf_counter()
     tenant_id = _tenant(principal)
     month = None
     if kind == "employees":
@@ -139,6 +142,7 @@ async def upload(
             _read_and_validate, path, file.filename or "", kind, sheet, checks, limits
         )
     except reading.FileProblem as problem:
+        metrics.REJECTED.labels(problem.code).inc()
         await store.record_rejection(
             ctx.db,
             tenant_id=tenant_id,
@@ -151,6 +155,7 @@ async def upload(
         )
         raise ApiError(422, problem.code, problem.message, problem.details) from None
     except validate.Invalid as invalid:
+        metrics.REJECTED.labels("invalid_dataset").inc()
         await store.record_rejection(
             ctx.db,
             tenant_id=tenant_id,
@@ -182,16 +187,11 @@ async def upload(
         size_bytes=size,
         uploaded_by=uuid.UUID(principal.subject),
     )
-    datasets = [
-        {
-            "kind": v.kind,
-            "period": v.period,
-            "version": v.version,
-            "rows": v.rows,
-            "sha256": v.sha256,
-        }
-        for v in committed.versions
-    ]
+    datasets = [dataclasses.asdict(v) for v in committed.versions]
+    if not committed.existing:
+        metrics.ROWS.labels(kind).inc(validated.rows)
+        metrics.BYTES.labels(kind).inc(size)
+    metrics.DURATION.labels(kind).observe(time.perf_counter() - started)
     body: dict[str, Any] = {
         "upload_id": str(committed.upload_id),
         "dataset": datasets[0],

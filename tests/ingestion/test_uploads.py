@@ -12,11 +12,11 @@ import httpx
 import openpyxl
 import polars as pl
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from jinji.keys import DekCache
 from jinji.runtime import make_envelope
-from jinji.tenant_tables import dataset_versions
+from jinji.tenant_tables import dataset_versions, uploads
 from services.ingestion import store
 
 PASS = "the tenant's passphrase"
@@ -279,3 +279,69 @@ def test_templates(stack, http, tenant) -> None:
     )
     book = openpyxl.load_workbook(io.BytesIO(xlsx.content))
     assert [c.value for c in next(book.active.iter_rows())][:2] == ["employee_id", "company_code"]
+
+
+def test_ingestion_metrics(stack, http) -> None:
+    body = http.get(f"{stack.ingestion_base}/metrics").text
+    assert 'jinji_ingestion_rows_total{kind="employees"}' in body
+    assert 'jinji_ingestion_rejected_uploads_total{reason="invalid_dataset"}' in body
+    assert 'jinji_ingestion_upload_seconds_count{kind="employees"}' in body
+
+
+async def test_an_upload_that_dies_half_way_leaves_nothing(stack, tenant) -> None:
+    """Periods are committed together: a failure while storing the second leaves no trace."""
+    from services.ingestion import validate as validation
+    from services.ingestion.kinds import SPECS
+
+    rows = [
+        (2, ["E1", "2024-04", "1", "", ""]),
+        (3, ["E1", "2024-05", "2", "", ""]),
+    ]
+    header = [
+        "employee_id",
+        "month",
+        "overtime_hours",
+        "paid_leave_granted_days",
+        "paid_leave_taken_days",
+    ]
+    checks = validation.Context(None, frozenset({"HQ"}), None, False)
+    validated = validation.validate(SPECS["attendance"], header, rows, checks)
+
+    class DiesOnSecondPeriod:
+        def __init__(self, real) -> None:
+            self.real, self.calls = real, 0
+
+        async def encrypt(self, *args, **kwargs):
+            self.calls += 1
+            if self.calls == 2:
+                raise RuntimeError("process killed")
+            return await self.real.encrypt(*args, **kwargs)
+
+    envelope = make_envelope(stack.tenant_admin_settings, stack.db)
+    tenant_id = uuid.UUID(tenant.id)
+
+    async def versions() -> int:
+        async with stack.db.tenant_transaction(tenant_id) as tx:
+            return int(
+                await tx.session.scalar(
+                    select(func.count()).where(dataset_versions.c.kind == "attendance")
+                )
+                or 0
+            )
+
+    before = await versions()
+    with pytest.raises(RuntimeError, match="killed"):
+        await store.commit(
+            stack.db,
+            DiesOnSecondPeriod(envelope),
+            tenant_id=tenant_id,
+            kind="attendance",
+            validated=validated,
+            file_sha256="f" * 64,
+            size_bytes=10,
+            uploaded_by=uuid.uuid4(),
+        )
+    assert await versions() == before
+    async with stack.db.tenant_transaction(tenant_id) as tx:
+        ghost = await tx.session.scalar(select(uploads.c.id).where(uploads.c.sha256 == "f" * 64))
+    assert ghost is None
