@@ -52,6 +52,7 @@ from services.ingestion.app import create_app as create_ingestion
 from services.ingestion.settings import IngestionSettings
 from services.tenant_admin.app import create_app as create_tenant_admin
 from services.tenant_admin.settings import TenantAdminSettings
+from services.tenant_admin.tables import tenants as tenancy_tenants
 
 MIGRATIONS = REPO_ROOT / "migrations"
 
@@ -228,6 +229,47 @@ class Stack:
 
     def ingestion_url(self, path: str) -> str:
         return f"{self.ingestion_base}/ingestion{path}"
+
+    async def customer(self) -> tuple[str, uuid.UUID]:
+        """A tenant known to identity and to tenant-admin (same id), without provisioning's
+        schema and keys: enough for endpoints that only need the tenant records."""
+        slug = await self.tenant()
+        async with self.db.transaction() as s:
+            tenant_id = await s.scalar(select(tenants.c.id).where(tenants.c.slug == slug))
+            await s.execute(
+                insert(tenancy_tenants).values(
+                    id=tenant_id, slug=slug, name=f"{slug} 株式会社", status="active"
+                )
+            )
+        return slug, uuid.UUID(str(tenant_id))
+
+    def sign_in(
+        self, http: httpx.Client, slug: str, username: str, password: str | None = None
+    ) -> dict[str, str]:
+        response = http.post(
+            self.url("/v1/login"),
+            json={"tenant": slug, "username": username, "password": password or self.password},
+        )
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    def service_headers(
+        self, http: httpx.Client, operator: dict[str, str], client_id: str, audience: str
+    ) -> dict[str, str]:
+        """A client-credentials token of a new service client for ``audience``."""
+        created = http.post(
+            self.url("/v1/operator/service-clients"),
+            headers=operator,
+            json={"client_id": client_id, "audiences": [audience]},
+        )
+        assert created.status_code == 201, created.text
+        issued = http.post(
+            self.url("/oauth2/token"),
+            data={"grant_type": "client_credentials", "audience": audience},
+            auth=(created.json()["client_id"], created.json()["client_secret"]),
+        )
+        assert issued.status_code == 200, issued.text
+        return {"Authorization": f"Bearer {issued.json()['access_token']}"}
 
     def operator_token(self, http: httpx.Client) -> str:
         """The bootstrap operator's first login: new password, TOTP enrolment, tokens."""

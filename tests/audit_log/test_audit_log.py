@@ -56,14 +56,6 @@ def event(stream_tenant: uuid.UUID | None = None, **overrides) -> dict:
     return body
 
 
-def sign_in(http, stack, slug: str, username: str) -> dict[str, str]:
-    tokens = http.post(
-        stack.url("/v1/login"),
-        json={"tenant": slug, "username": username, "password": stack.password},
-    ).json()
-    return bearer(tokens["access_token"])
-
-
 def post(http, stack, headers, *items):
     return http.post(stack.audit_url("/v1/events"), headers=headers, json={"events": list(items)})
 

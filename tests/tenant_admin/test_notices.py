@@ -15,12 +15,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from jinji import outbox
-from services.identity.tables import tenants as identity_tenants
 from services.tenant_admin import notices
-from services.tenant_admin.tables import tenants, webhooks
+from services.tenant_admin.tables import webhooks
 
 SECRET = "a webhook secret of ours"
 
@@ -31,45 +30,8 @@ def bearer(token: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def service(stack, operator) -> dict[str, str]:
-    """A client-credentials token that tenant-admin would accept for its internal API."""
     with httpx.Client(timeout=10) as http:
-        created = http.post(
-            stack.url("/v1/operator/service-clients"),
-            headers=operator,
-            json={"client_id": "notices-svc", "audiences": ["jinji-tenant-admin"]},
-        )
-        assert created.status_code == 201, created.text
-        issued = http.post(
-            stack.url("/oauth2/token"),
-            data={"grant_type": "client_credentials", "audience": "jinji-tenant-admin"},
-            auth=(created.json()["client_id"], created.json()["client_secret"]),
-        )
-        assert issued.status_code == 200, issued.text
-        return bearer(issued.json()["access_token"])
-
-
-async def new_tenant(stack) -> tuple[str, uuid.UUID]:
-    """An identity tenant and tenant-admin's own record of it (same id)."""
-    slug = await stack.tenant()
-    async with stack.db.transaction() as s:
-        tenant_id = await s.scalar(
-            select(identity_tenants.c.id).where(identity_tenants.c.slug == slug)
-        )
-        await s.execute(
-            insert(tenants).values(
-                id=tenant_id, slug=slug, name=f"{slug} 株式会社", status="active"
-            )
-        )
-    return slug, tenant_id
-
-
-def sign_in(http, stack, slug: str, username: str) -> dict[str, str]:
-    response = http.post(
-        stack.url("/v1/login"),
-        json={"tenant": slug, "username": username, "password": stack.password},
-    )
-    assert response.status_code == 200, response.text
-    return bearer(response.json()["access_token"])
+        return stack.service_headers(http, operator, "notices-svc", "jinji-tenant-admin")
 
 
 def notice(kind: str = "incident", *, starts_in: timedelta = timedelta(0), **extra) -> dict:
@@ -163,11 +125,11 @@ async def test_notice_validation(stack, http, operator) -> None:
 
 
 async def test_only_operators_publish(stack, http, service) -> None:
-    slug, _ = await new_tenant(stack)
+    slug, _ = await stack.customer()
     await stack.user(slug, "admin", roles=("tenant_admin",))
     await stack.user(slug, "viewer")
     for username in ("admin", "viewer"):
-        headers = sign_in(http, stack, slug, username)
+        headers = stack.sign_in(http, slug, username)
         assert publish(http, stack, headers, notice()).status_code == 403
     assert publish(http, stack, service, notice()).status_code == 403
     assert publish(http, stack, {}, notice()).status_code == 401
@@ -176,8 +138,8 @@ async def test_only_operators_publish(stack, http, service) -> None:
 
 
 async def test_each_tenant_sees_the_notices_addressed_to_it(stack, http, operator) -> None:
-    slug_a, tenant_a = await new_tenant(stack)
-    slug_b, tenant_b = await new_tenant(stack)
+    slug_a, tenant_a = await stack.customer()
+    slug_b, tenant_b = await stack.customer()
     await stack.user(slug_a, "viewer")
     await stack.user(slug_b, "viewer")
 
@@ -200,12 +162,12 @@ async def test_each_tenant_sees_the_notices_addressed_to_it(stack, http, operato
     mine = {to_all, to_a, to_b, to_both, ended}
 
     url = stack.tenants_url("/v1/notices")
-    viewer_a = sign_in(http, stack, slug_a, "viewer")
+    viewer_a = stack.sign_in(http, slug_a, "viewer")
     seen_a = http.get(url, headers=viewer_a)
     assert [i for i in ids(seen_a) if i in mine] == [to_both, to_a, to_all]  # newest first
     # A tenant learns nothing about who else a notice went to.
     assert all("tenants" not in n for n in seen_a.json()["notices"])
-    seen_b = http.get(url, headers=sign_in(http, stack, slug_b, "viewer"))
+    seen_b = http.get(url, headers=stack.sign_in(http, slug_b, "viewer"))
     assert [i for i in ids(seen_b) if i in mine] == [to_both, to_b, to_all]
     assert http.get(url, headers=viewer_a, params={"include_past": "true"}).status_code == 403
 
@@ -222,16 +184,16 @@ async def test_each_tenant_sees_the_notices_addressed_to_it(stack, http, operato
 async def test_webhook_is_managed_by_tenant_admins_and_its_secret_never_shown(
     stack, http, service
 ) -> None:
-    slug, tenant_id = await new_tenant(stack)
-    other_slug, _ = await new_tenant(stack)
+    slug, tenant_id = await stack.customer()
+    other_slug, _ = await stack.customer()
     await stack.user(slug, "admin", roles=("tenant_admin",))
     await stack.user(slug, "viewer")
     await stack.user(other_slug, "admin", roles=("tenant_admin",))
-    admin = sign_in(http, stack, slug, "admin")
+    admin = stack.sign_in(http, slug, "admin")
     url = stack.tenants_url("/v1/webhook")
     hook = {"url": "https://hooks.example.invalid/jinji?k=1", "secret": SECRET}
 
-    viewer = sign_in(http, stack, slug, "viewer")
+    viewer = stack.sign_in(http, slug, "viewer")
     assert http.put(url, headers=viewer, json=hook).status_code == 403
     assert http.get(url, headers=viewer).status_code == 403
     assert http.delete(url, headers=viewer).status_code == 403
@@ -262,7 +224,7 @@ async def test_webhook_is_managed_by_tenant_admins_and_its_secret_never_shown(
     assert SECRET.encode() not in stored
 
     # Another tenant's administrator sees only their own (absent) webhook.
-    assert http.get(url, headers=sign_in(http, stack, other_slug, "admin")).status_code == 404
+    assert http.get(url, headers=stack.sign_in(http, other_slug, "admin")).status_code == 404
 
     assert http.delete(url, headers=admin).status_code == 204
     assert http.get(url, headers=admin).status_code == 404
@@ -309,10 +271,10 @@ async def wait_for_message(stack, notice_id: str, done, timeout_s: float = 20.0)
 async def test_notices_reach_webhooks_signed_and_are_retried(
     stack, http, operator, live_server
 ) -> None:
-    slug_a, tenant_a = await new_tenant(stack)
-    _, tenant_b = await new_tenant(stack)
+    slug_a, tenant_a = await stack.customer()
+    _, tenant_b = await stack.customer()
     await stack.user(slug_a, "admin", roles=("tenant_admin",))
-    admin = sign_in(http, stack, slug_a, "admin")
+    admin = stack.sign_in(http, slug_a, "admin")
     hook = {"url": "https://hooks.example.invalid/jinji", "secret": SECRET}
     assert http.put(stack.tenants_url("/v1/webhook"), headers=admin, json=hook).status_code == 200
 

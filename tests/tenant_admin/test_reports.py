@@ -9,11 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from jinji import outbox
-from services.identity.tables import tenants as identity_tenants
-from services.tenant_admin.tables import tenants
 
 TITLE = "不審なログイン通知"
 DESCRIPTION = "深夜に見覚えのない IP からのログイン通知が届きました。"
@@ -26,43 +24,7 @@ def bearer(token: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def service(stack, operator) -> dict[str, str]:
     with httpx.Client(timeout=10) as http:
-        created = http.post(
-            stack.url("/v1/operator/service-clients"),
-            headers=operator,
-            json={"client_id": "reports-svc", "audiences": ["jinji-tenant-admin"]},
-        )
-        assert created.status_code == 201, created.text
-        issued = http.post(
-            stack.url("/oauth2/token"),
-            data={"grant_type": "client_credentials", "audience": "jinji-tenant-admin"},
-            auth=(created.json()["client_id"], created.json()["client_secret"]),
-        )
-        assert issued.status_code == 200, issued.text
-        return bearer(issued.json()["access_token"])
-
-
-async def new_tenant(stack) -> str:
-    """An identity tenant and tenant-admin's own record of it (same id)."""
-    slug = await stack.tenant()
-    async with stack.db.transaction() as s:
-        tenant_id = await s.scalar(
-            select(identity_tenants.c.id).where(identity_tenants.c.slug == slug)
-        )
-        await s.execute(
-            insert(tenants).values(
-                id=tenant_id, slug=slug, name=f"{slug} 株式会社", status="active"
-            )
-        )
-    return slug
-
-
-def sign_in(http, stack, slug: str, username: str) -> dict[str, str]:
-    response = http.post(
-        stack.url("/v1/login"),
-        json={"tenant": slug, "username": username, "password": stack.password},
-    )
-    assert response.status_code == 200, response.text
-    return bearer(response.json()["access_token"])
+        return stack.service_headers(http, operator, "reports-svc", "jinji-tenant-admin")
 
 
 def report(http, stack, headers, **body) -> httpx.Response:
@@ -88,12 +50,12 @@ def move(http, stack, headers, report_id: str, status: str, note: str = "確認�
 
 
 async def test_reports_are_seen_by_their_reporter_and_tenant_admins_only(stack, http) -> None:
-    slug = await new_tenant(stack)
+    slug, _ = await stack.customer()
     await stack.user(slug, "admin", roles=("tenant_admin",))
     alice_id = await stack.user(slug, "alice")
     await stack.user(slug, "bob", roles=("data_updater",))
-    alice, bob = sign_in(http, stack, slug, "alice"), sign_in(http, stack, slug, "bob")
-    admin = sign_in(http, stack, slug, "admin")
+    alice, bob = stack.sign_in(http, slug, "alice"), stack.sign_in(http, slug, "bob")
+    admin = stack.sign_in(http, slug, "admin")
 
     occurred = (datetime.now(UTC) - timedelta(hours=3)).isoformat()
     filed = report(http, stack, alice, occurred_at=occurred)
@@ -122,9 +84,9 @@ async def test_reports_are_seen_by_their_reporter_and_tenant_admins_only(stack, 
 
 
 async def test_report_validation(stack, http, service) -> None:
-    slug = await new_tenant(stack)
+    slug, _ = await stack.customer()
     await stack.user(slug, "viewer")
-    viewer = sign_in(http, stack, slug, "viewer")
+    viewer = stack.sign_in(http, slug, "viewer")
     assert report(http, stack, viewer, title="x" * 201).status_code == 422
     assert report(http, stack, viewer, description="x" * 20_001).status_code == 422
     assert report(http, stack, viewer, title="   ").status_code == 422
@@ -142,10 +104,10 @@ async def test_report_validation(stack, http, service) -> None:
 
 
 async def test_operators_move_reports_through_their_statuses(stack, http, operator) -> None:
-    slug = await new_tenant(stack)
+    slug, _ = await stack.customer()
     await stack.user(slug, "admin", roles=("tenant_admin",))
     await stack.user(slug, "alice")
-    alice, admin = sign_in(http, stack, slug, "alice"), sign_in(http, stack, slug, "admin")
+    alice, admin = stack.sign_in(http, slug, "alice"), stack.sign_in(http, slug, "admin")
     first = report(http, stack, alice).json()["id"]
     second = report(http, stack, alice).json()["id"]
 
@@ -220,12 +182,12 @@ async def test_operators_move_reports_through_their_statuses(stack, http, operat
 
 
 async def test_other_tenants_reports_are_not_found(stack, http, operator) -> None:
-    slug_a, slug_b = await new_tenant(stack), await new_tenant(stack)
+    (slug_a, _), (slug_b, _) = await stack.customer(), await stack.customer()
     for slug in (slug_a, slug_b):
         await stack.user(slug, "admin", roles=("tenant_admin",))
         await stack.user(slug, "alice")
-    alice_a = sign_in(http, stack, slug_a, "alice")
-    admin_b, alice_b = sign_in(http, stack, slug_b, "admin"), sign_in(http, stack, slug_b, "alice")
+    alice_a = stack.sign_in(http, slug_a, "alice")
+    admin_b, alice_b = stack.sign_in(http, slug_b, "admin"), stack.sign_in(http, slug_b, "alice")
     of_a = report(http, stack, alice_a).json()["id"]
     of_b = report(http, stack, alice_b).json()["id"]
 
