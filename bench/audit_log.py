@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -22,15 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import _support
 from pydantic import SecretStr
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from jinji.config import REPO_ROOT
-from jinji.db import Database, async_url
+from jinji.db import Database
 from jinji.migrate import migrate_all
-from jinji.pgembed import EmbeddedPostgres
 from services import bootstrap
 from services.audit_log import log
 from services.audit_log.context import LazyAuditLog
@@ -123,17 +120,11 @@ async def bench(url: str, data_dir: Path, count: int, batch: int) -> dict[str, A
 
 
 async def with_database(server_url: str, data_dir: Path, count: int, batch: int) -> dict[str, Any]:
-    name = f"jinji_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    name, url = await _support.create_database(server_url)
     try:
         return await bench(url, data_dir, count, batch)
     finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
+        await _support.drop_database(server_url, name)
 
 
 if __name__ == "__main__":
@@ -143,17 +134,8 @@ if __name__ == "__main__":
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="jinji-bench-audit-"))
     try:
-        external = os.environ.get("JINJI_TEST_DATABASE_URL")
-        if external:
-            result = asyncio.run(with_database(external, data_dir, args.events, args.batch))
-        else:
-            server = EmbeddedPostgres(data_dir / "postgres")
-            try:
-                result = asyncio.run(
-                    with_database(server.start(), data_dir, args.events, args.batch)
-                )
-            finally:
-                server.stop()
+        with _support.server(data_dir) as server_url:
+            result = asyncio.run(with_database(server_url, data_dir, args.events, args.batch))
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     print(json.dumps(result))

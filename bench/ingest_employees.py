@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import random
 import resource
 import shutil
@@ -24,17 +23,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import _support
 import asyncpg
 from pydantic import SecretStr
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from jinji import tenancy
 from jinji.config import REPO_ROOT, Settings
-from jinji.db import Database, async_url
+from jinji.db import Database
 from jinji.migrate import migrate_all, upgrade_tenant
-from jinji.pgembed import EmbeddedPostgres
 from jinji.runtime import key_provider, make_envelope
 
 HEADER = "社員番号,会社コード,部署,性別,生年月日,入社日,退職日,退職理由,雇用形態,管理職,等級\r\n"
@@ -136,16 +133,7 @@ async def prepare_tenant(url: str, data_dir: Path) -> str:
 
 
 def main(server_url: str, rows: int, work: Path) -> dict[str, Any]:
-    name = f"jinji_bench_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        engine = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-        await engine.dispose()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    name, url = asyncio.run(_support.create_database(server_url))
     csv_path = work / "employees.csv"
     tenant = ""
     try:
@@ -161,11 +149,7 @@ def main(server_url: str, rows: int, work: Path) -> dict[str, Any]:
         ingest_s, peak, idle = queue.get()
         child.join()
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if tenant:
-            asyncio.run(
-                admin(f"DROP ROLE IF EXISTS {tenancy.quote_ident(tenancy.role_name(tenant))}")
-            )
+        asyncio.run(_support.drop_database(server_url, name, [tenant] if tenant else []))
     return {
         "benchmark": "ingest_employees",
         "rows": rows,
@@ -186,15 +170,8 @@ if __name__ == "__main__":
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="jinji-bench-ingest-"))
     try:
-        external = os.environ.get("JINJI_TEST_DATABASE_URL")
-        if external:
-            result = main(external, args.rows, work)
-        else:
-            server = EmbeddedPostgres(work / "postgres")
-            try:
-                result = main(server.start(), args.rows, work)
-            finally:
-                server.stop()
+        with _support.server(work) as server_url:
+            result = main(server_url, args.rows, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result))

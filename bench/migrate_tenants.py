@@ -21,33 +21,19 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
+import _support
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from jinji import tenancy
 from jinji.config import REPO_ROOT
 from jinji.db import async_url
 from jinji.migrate import migrate_all
-from jinji.pgembed import EmbeddedPostgres
 
 MIGRATIONS = REPO_ROOT / "migrations"
 
 
-async def _admin(server_url: str, *statements: str) -> None:
-    engine = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            for sql in statements:
-                await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 async def _fleet(server_url: str, tenants: int) -> tuple[str, str, list[uuid.UUID]]:
-    name = f"jinji_bench_{uuid.uuid4().hex[:8]}"
-    await _admin(server_url, f'CREATE DATABASE "{name}"')
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    name, url = await _support.create_database(server_url)
     await migrate_all(url, MIGRATIONS, workers=1)
     ids = [uuid.uuid4() for _ in range(tenants)]
     engine = create_async_engine(async_url(url))
@@ -74,10 +60,7 @@ async def _measure(server_url: str, tenants: int, workers: int) -> dict[str, flo
             raise RuntimeError(f"second pass did not skip every tenant: {second}")
         return {"migrate_s": round(migrate_s, 3), "rerun_s": round(rerun_s, 3)}
     finally:
-        await _admin(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
-        await _admin(
-            server_url, *(f"DROP ROLE {tenancy.quote_ident(tenancy.role_name(t))}" for t in ids)
-        )
+        await _support.drop_database(server_url, name, ids)
 
 
 async def main(tenants: int, workers: int, server_url: str) -> dict[str, object]:
@@ -100,15 +83,10 @@ if __name__ == "__main__":
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    external = os.environ.get("JINJI_TEST_DATABASE_URL")
-    if external:
-        result = asyncio.run(main(args.tenants, args.workers, external))
-    else:
-        root = Path(tempfile.mkdtemp(prefix="jinji-bench-pg-"))
-        server = EmbeddedPostgres(root)
-        try:
-            result = asyncio.run(main(args.tenants, args.workers, server.start()))
-        finally:
-            server.stop()
-            shutil.rmtree(root, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix="jinji-bench-"))
+    try:
+        with _support.server(work) as server_url:
+            result = asyncio.run(main(args.tenants, args.workers, server_url))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result))

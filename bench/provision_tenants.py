@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import statistics
 import tempfile
@@ -23,19 +22,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import _support
 import httpx
 import pyotp
 import uvicorn
 from pydantic import SecretStr
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from jinji import tenancy
 from jinji.config import REPO_ROOT
 from jinji.db import async_url
 from jinji.migrate import migrate_all, upgrade_tenant
-from jinji.pgembed import EmbeddedPostgres
 from services import bootstrap
 from services.identity.app import create_app as create_identity
 from services.identity.settings import IdentitySettings
@@ -91,16 +88,7 @@ async def baseline(url: str, count: int, created: list[str]) -> list[float]:
 
 
 def run(server_url: str, tenants: int, data_dir: Path) -> dict[str, Any]:
-    name = f"jinji_bench_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        engine = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-        await engine.dispose()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    name, url = asyncio.run(_support.create_database(server_url))
     created: list[str] = []
     try:
         asyncio.run(migrate_all(url, REPO_ROOT / "migrations", workers=1))
@@ -140,11 +128,7 @@ def run(server_url: str, tenants: int, data_dir: Path) -> dict[str, Any]:
         id_server.should_exit = ta_server.should_exit = True
         floor = asyncio.run(baseline(url, tenants, created))
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        # Roles belong to the cluster: drop the tenants' roles too.
-        for tenant_id in created:
-            role = tenancy.quote_ident(tenancy.role_name(tenant_id))
-            asyncio.run(admin(f"DROP ROLE IF EXISTS {role}"))
+        asyncio.run(_support.drop_database(server_url, name, created))
     p50, base = statistics.median(times), statistics.median(floor)
     return {
         "benchmark": "provision_tenants",
@@ -163,16 +147,9 @@ if __name__ == "__main__":
     parser.add_argument("--tenants", type=int, default=20)
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="jinji-bench-data-"))
-    external = os.environ.get("JINJI_TEST_DATABASE_URL")
     try:
-        if external:
-            result = run(external, args.tenants, data_dir)
-        else:
-            server = EmbeddedPostgres(data_dir / "postgres")
-            try:
-                result = run(server.start(), args.tenants, data_dir)
-            finally:
-                server.stop()
+        with _support.server(data_dir) as server_url:
+            result = run(server_url, args.tenants, data_dir)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     print(json.dumps(result))
