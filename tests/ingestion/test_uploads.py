@@ -345,3 +345,21 @@ async def test_an_upload_that_dies_half_way_leaves_nothing(stack, tenant) -> Non
     async with stack.db.tenant_transaction(tenant_id) as tx:
         ghost = await tx.session.scalar(select(uploads.c.id).where(uploads.c.sha256 == "f" * 64))
     assert ghost is None
+
+
+def test_a_tenant_admin_deletes_a_dataset(stack, http, tenant) -> None:
+    content = EMPLOYEES_JA.replace("G3", "G5").encode("cp932")
+    made = upload(http, stack, tenant.admin, content, "e.csv", "employees", as_of="2024-08")
+    assert made.status_code == 201, made.text
+    updater_made = http.post(
+        stack.url("/v1/users"),
+        headers=tenant.admin,
+        json={"username": "all-updater", "roles": ["data_updater"], "companies": []},
+    ).json()
+    updater = _login(http, stack, tenant.slug, "all-updater", updater_made["one_time_password"])
+    url = stack.ingestion_url("/v1/datasets/employees/2024-08")
+    assert http.delete(url, headers=updater).status_code == 403
+    assert http.delete(url, headers=tenant.admin).status_code == 204
+    assert http.delete(url, headers=tenant.admin).status_code == 404
+    listed = http.get(stack.ingestion_url("/v1/datasets"), headers=tenant.admin).json()
+    assert ("employees", "2024-08") not in {(d["kind"], d["period"]) for d in listed["datasets"]}
