@@ -81,8 +81,7 @@ async def copy_baseline(url: str, path: Path) -> float:
 
 
 def ingest_child(url: str, data_dir: str, path: str, tenant_id: str, out: Any) -> None:
-    from services.ingestion import reading, store, validate
-    from services.ingestion.kinds import SPECS
+    from services.ingestion import pipeline, reading, store, validate
 
     size = Path(path).stat().st_size
     # The process with its code loaded: what it takes beyond this is the upload's memory.
@@ -93,9 +92,10 @@ def ingest_child(url: str, data_dir: str, path: str, tenant_id: str, out: Any) -
         db = Database(url, pool_size=2)
         try:
             started = time.perf_counter()
-            with reading.read_table(Path(path), filename="e.csv") as table:
-                checks = validate.Context((2024, 4), frozenset({"HQ"}), None, False)
-                validated = validate.validate(SPECS["employees"], table.header, table.rows, checks)
+            checks = validate.Context((2024, 4), frozenset({"HQ"}), None, False)
+            validated = pipeline.read_and_validate(
+                Path(path), "e.csv", "employees", None, checks, reading.Limits()
+            )
             await store.commit(
                 db,
                 make_envelope(settings, db),

@@ -21,7 +21,7 @@ from jinji.errors import ApiError
 from jinji.tenant_tables import dataset_versions, uploads
 from jinji.tokens import Principal, bearer_token, require_roles
 from jinji.web import service_router
-from services.ingestion import audit, metrics, reading, store, validate, values
+from services.ingestion import audit, metrics, pipeline, reading, store, validate, values
 from services.ingestion.context import ContextDep, Ingestion
 from services.ingestion.kinds import SPECS, Kind
 from services.registry import SPECS as SERVICES
@@ -90,18 +90,6 @@ def _scope(principal: Principal) -> frozenset[str] | None:
     return frozenset(principal.companies)
 
 
-def _read_and_validate(
-    path: Path,
-    filename: str,
-    kind: Kind,
-    sheet: str | None,
-    ctx: validate.Context,
-    limits: reading.Limits,
-) -> validate.Validated:
-    with reading.read_table(path, filename=filename, sheet=sheet, limits=limits) as table:
-        return validate.validate(SPECS[kind], table.header, table.rows, ctx, table.header_row)
-
-
 @router.post("/v1/uploads", tags=["uploads"])
 async def upload(
     request: Request,
@@ -139,7 +127,7 @@ async def upload(
         )
         checks = validate.Context(month, known, scope, ignore_unknown)
         validated = await asyncio.to_thread(
-            _read_and_validate, path, file.filename or "", kind, sheet, checks, limits
+            pipeline.read_and_validate, path, file.filename or "", kind, sheet, checks, limits
         )
     except reading.FileProblem as problem:
         metrics.REJECTED.labels(problem.code).inc()
