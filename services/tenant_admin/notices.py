@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import uuid
@@ -83,7 +84,7 @@ class InvalidWebhookUrl(ApiError):
         super().__init__(
             422,
             "invalid_webhook_url",
-            "The webhook URL must be an absolute https:// URL without credentials.",
+            "The webhook URL must be an absolute public https:// URL without credentials.",
         )
 
 
@@ -248,7 +249,21 @@ def check_webhook_url(url: str) -> str:
         raise InvalidWebhookUrl() from None
     if parsed.scheme != "https" or not parsed.host or parsed.userinfo or parsed.fragment:
         raise InvalidWebhookUrl()
+    if _internal_host(parsed.host):
+        # Deliveries come from inside the platform's network: never point them at it.
+        raise InvalidWebhookUrl()
     return url
+
+
+def _internal_host(host: str) -> bool:
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return not address.is_global
 
 
 def _secret_aad(platform_id: uuid.UUID, tenant_id: uuid.UUID) -> AssociatedData:

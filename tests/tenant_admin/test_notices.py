@@ -207,6 +207,17 @@ async def test_webhook_is_managed_by_tenant_admins_and_its_secret_never_shown(
     assert http.put(url, headers=admin, json={**hook, "secret": "short"}).status_code == 422
     long_url = {**hook, "url": "https://hooks.example.invalid/" + "a" * 2000}
     assert http.put(url, headers=admin, json=long_url).status_code == 422
+    # Never into the platform's own network (a request forgery through our deliverer).
+    for internal in (
+        "https://127.0.0.1/hook",
+        "https://10.0.0.5/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/hook",
+        "https://localhost/hook",
+        "https://identity.jinji.svc.cluster.local/hook",
+    ):
+        refused = http.put(url, headers=admin, json={**hook, "url": internal})
+        assert refused.status_code == 422, internal
     assert http.get(url, headers=admin).status_code == 404
 
     saved = http.put(url, headers=admin, json=hook)
