@@ -396,6 +396,8 @@ async def stack(
                     identity_client_secret=SecretStr(clients["tenant-admin"]),
                     lifecycle_interval_s=3600,
                     audit_url=audit_base,
+                    # The tests' webhook receivers listen on loopback.
+                    webhook_allow_internal=True,
                 )
                 with (
                     live_server(create_tenant_admin(tenant_admin_settings)) as tenant_admin,

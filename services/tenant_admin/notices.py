@@ -9,11 +9,13 @@ notice is always delivered (at least once) and a rolled-back one never is.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
 import json
 import logging
+import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -255,6 +257,20 @@ def check_webhook_url(url: str) -> str:
     return url
 
 
+async def resolves_internal(url: str) -> bool:
+    """True when the URL's host is, or resolves to, any non-public address."""
+    parsed = httpx.URL(url)
+    if _internal_host(parsed.host):
+        return True
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            parsed.host, parsed.port or 443, type=socket.SOCK_STREAM
+        )
+    except OSError:
+        return False  # unresolvable: the POST fails and is retried like any outage
+    return any(not ipaddress.ip_address(info[4][0]).is_global for info in infos)
+
+
 def _internal_host(host: str) -> bool:
     name = host.strip("[]").rstrip(".").lower()
     if name == "localhost" or name.endswith((".localhost", ".local", ".internal")):
@@ -389,6 +405,11 @@ async def _deliver_one(
         ).one_or_none()
     if row is None:
         log.info("webhook removed before delivery; notice dropped", extra=where)
+        return True
+    if not ctx.settings.webhook_allow_internal and await resolves_internal(row.url):
+        # A public name may point at an internal address (or be re-pointed after it was
+        # saved): such a delivery is dropped, never sent into the platform's network.
+        log.warning("webhook host resolves to an internal address; notice dropped", extra=where)
         return True
     try:
         secret = await ctx.envelope.decrypt(

@@ -12,6 +12,8 @@ class TenantAdminSettings(Settings):
     notice_lead_days: int = Field(default=7, ge=0, le=90)
     # How often the lifecycle loop looks for contracts that ended and purges that are due.
     lifecycle_interval_s: float = Field(default=60.0, gt=0)
+    # Deliver webhooks to hosts resolving to internal addresses (local test receivers only).
+    webhook_allow_internal: bool = False
 
     @property
     def resolved_identity_url(self) -> str:

@@ -369,3 +369,17 @@ async def test_notices_reach_webhooks_signed_and_are_retried(
     # A signature made with another secret does not match.
     forged = hmac.new(b"another secret", b"x", hashlib.sha256).hexdigest()
     assert received[0]["headers"]["x-jinji-signature"] != f"sha256={forged}"
+
+
+@pytest.mark.parametrize(
+    ("url", "internal"),
+    [
+        ("https://127.0.0.1/hook", True),
+        ("https://localhost:8443/hook", True),
+        ("https://[fd00::1]/hook", True),
+        ("https://10.1.2.3/hook", True),
+        ("https://93.184.216.34/hook", False),
+    ],
+)
+async def test_webhook_targets_are_checked_where_they_resolve(url: str, internal: bool) -> None:
+    assert await notices.resolves_internal(url) is internal
