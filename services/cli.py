@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -141,7 +143,11 @@ def cmd_up(settings: Settings, host: str, port: int) -> int:
                 flush=True,
             )
         apps = {SPECS[name].prefix: create(name) for name in SPECS}
-        uvicorn.run(Gateway(apps), host=host, port=port, log_config=None)
+        # uvicorn re-raises the signal that stopped it once it has shut down; as an
+        # exception here (not the default "terminate"), the embedded database is stopped too.
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.run(Gateway(apps), host=host, port=port, log_config=None)
     finally:
         if embedded is not None:
             embedded.stop()
@@ -183,6 +189,10 @@ async def cmd_rotate_signing_key() -> int:
         await db.dispose()
     print(json.dumps({"rotated": True, "kid": kid}))
     return 0
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 async def ensure_database(server_url: str, name: str) -> None:

@@ -171,3 +171,25 @@ def test_make_run_serves_everything_on_one_port_and_keeps_data(embedded_pg_root:
         assert json.loads((data_dir / "initial-operator.json").read_text()) == creds
     finally:
         stop(proc)
+
+
+def test_jinji_up_stopped_by_sigterm_stops_its_database(embedded_pg_root: Path) -> None:
+    """As a process manager stops it: the embedded PostgreSQL must not outlive it."""
+    port = free_port()
+    data_dir = embedded_pg_root / "data"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env=clean_env(JINJI_DATA_DIR=str(data_dir)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}/identity/healthz", proc)
+        assert (data_dir / "postgres" / "pgdata" / "postmaster.pid").exists()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        stop(proc)
+    assert not (data_dir / "postgres" / "pgdata" / "postmaster.pid").exists()
