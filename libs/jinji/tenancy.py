@@ -7,7 +7,6 @@ dialect's preparer rather than by string formatting, as a second guard.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -21,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 TENANT_SCHEMA = "tenant"
 PLATFORM_TENANT_SLUG = "platform"
 
-_NAME_RE = re.compile(r"^t_[0-9a-f]{32}$")
 _dialect_cls: Any = postgresql.dialect
 _preparer = _dialect_cls().identifier_preparer
 
@@ -41,10 +39,6 @@ def role_name(tenant_id: uuid.UUID | str) -> str:
 
 def quote_ident(name: str) -> str:
     return str(_preparer.quote_identifier(name))
-
-
-def is_tenant_schema(name: str) -> bool:
-    return bool(_NAME_RE.match(name))
 
 
 async def provision(

@@ -13,7 +13,6 @@ from fastapi import Cookie, Form, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from jinji.errors import ApiError
 from jinji.tokens import InvalidToken
@@ -21,8 +20,7 @@ from jinji.web import service_router
 from services.identity import audit, login, passwords, sessions
 from services.identity.context import IdentityDep
 from services.identity.issuing import access_token, service_token
-from services.identity.secrets_util import token_hash
-from services.identity.tables import refresh_tokens, service_clients, tenants, users
+from services.identity.tables import service_clients, tenants, users
 from services.registry import SPECS
 
 router = service_router(SPECS["identity"])
@@ -311,10 +309,7 @@ async def revoke(
 ) -> Response:
     # RFC 7009: the answer is the same whether or not the token was valid.
     async with ctx.db.transaction() as s:
-        try:
-            refreshed_session = await _session_of_refresh_token(s, token)
-        except LookupError:
-            refreshed_session = None
+        refreshed_session = await sessions.of_refresh_token(s, token)
         if refreshed_session is not None and await sessions.revoke(
             s, refreshed_session, "revoked", ctx.now()
         ):
@@ -326,15 +321,6 @@ async def revoke(
                 details={"via": "oauth2_revoke"},
             )
     return Response(status_code=200)
-
-
-async def _session_of_refresh_token(s: AsyncSession, token: str) -> uuid.UUID:
-    found = await s.scalar(
-        select(refresh_tokens.c.session_id).where(refresh_tokens.c.token_hash == token_hash(token))
-    )
-    if found is None:
-        raise LookupError
-    return uuid.UUID(str(found))
 
 
 @router.post("/oauth2/introspect", tags=["oauth2"])

@@ -138,6 +138,14 @@ async def rotate(s: AsyncSession, token: str, now: datetime) -> Refreshed:
     return Refreshed(session_id, user_id, tenant_id, list(amr), new)
 
 
+async def of_refresh_token(s: AsyncSession, token: str) -> uuid.UUID | None:
+    """The session a refresh token (current or rotated) belongs to, if any."""
+    found = await s.scalar(
+        select(refresh_tokens.c.session_id).where(refresh_tokens.c.token_hash == token_hash(token))
+    )
+    return None if found is None else uuid.UUID(str(found))
+
+
 async def revoke(s: AsyncSession, session_id: uuid.UUID, reason: str, now: datetime) -> bool:
     result = await s.execute(
         update(sessions)

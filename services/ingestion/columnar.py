@@ -1,6 +1,6 @@
 """Vectorised validation of CSV uploads with polars: the results of :func:`validate.validate`.
 
-:func:`validate_csv` gives exactly what ``validate.validate`` gives over
+:func:`try_fast` gives exactly what ``validate.validate`` gives over
 ``reading.read_table`` of the same file: the same :class:`validate.Validated` (frames with the same
 columns, dtypes, values and row order, the same row count and warnings), or the same
 :class:`validate.Invalid` (the same errors in the same order, the same total), or the same
@@ -12,9 +12,9 @@ ASCII Gregorian dates, whose parse needs no Unicode, are converted in polars); t
 values, the row rules and the unique keys are polars expressions with the messages and columns
 of :mod:`validate`, and the errors are ordered as ``validate.validate`` emits them. When it
 cannot be sure to match the row-by-row reader exactly it returns ``None``, and
-:func:`validate_csv` then runs the row-by-row path. That happens for a file holding a double
-quote (quoted fields may span lines and hide commas), a lone CR, a NUL byte, a line of 65,536
-bytes or more (it might reach the csv module's field size limit), a line with more cells than
+:func:`pipeline.read_and_validate` runs the row-by-row path instead. That happens for a file
+holding a double quote (quoted fields may span lines and hide commas), a lone CR, a NUL
+byte, a line of 65,536 bytes or more (it might reach the csv module's field size limit), a line with more cells than
 the first line, a non-blank cell past the header, more header columns than allowed, no header,
 bytes that do not decode, a whole number beyond 64 bits, or a header elsewhere than on
 ``header_row`` (e.g. after blank lines).
@@ -44,7 +44,7 @@ import polars as pl
 from services.ingestion import reading, validate, values
 from services.ingestion.kinds import Column, KindSpec
 
-__all__ = ["WHITESPACE", "try_fast", "validate_csv"]
+__all__ = ["WHITESPACE", "try_fast"]
 
 _CHUNK = 1 << 20  # bytes read (and transcoded) at a time
 # Every full window of this many bytes must hold a newline, so every line is shorter than 2
@@ -98,28 +98,6 @@ _ERROR_SCHEMA = pl.Schema(
 
 class _Fallback(Exception):
     """The fast path cannot promise the row-by-row result for this file."""
-
-
-def validate_csv(
-    path: Path,
-    encoding: str,
-    spec: KindSpec,
-    ctx: validate.Context,
-    *,
-    header_row: int = 1,
-) -> validate.Validated:
-    """Validate a CSV upload: :func:`try_fast`, or the row-by-row path when it returns None.
-
-    ``encoding`` is what :func:`reading.detect_encoding` says of the file (the row-by-row path
-    detects it again itself). ``header_row`` is the row the header is expected on (1 unless
-    blank lines come first). Raises :class:`validate.Invalid`, or :class:`reading.FileProblem`
-    for a file the reader refuses, exactly as the row-by-row path does.
-    """
-    fast = try_fast(path, encoding, spec, ctx, header_row=header_row)
-    if fast is not None:
-        return fast
-    with reading.read_table(path, filename="upload.csv") as table:
-        return validate.validate(spec, table.header, table.rows, ctx, table.header_row)
 
 
 def try_fast(

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 Kind = Literal["employees", "payroll", "attendance", "childcare"]
-KINDS: tuple[Kind, ...] = ("employees", "payroll", "attendance", "childcare")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The vectorised CSV validation gives exactly what the row-by-row validation gives.
 
-Every case writes a CSV file to ``tmp_path`` and compares :func:`columnar.validate_csv` (and
+Every case writes a CSV file to ``tmp_path`` and compares :func:`pipeline.read_and_validate` (and
 :func:`columnar.try_fast`) with ``validate.validate`` over ``reading.read_table`` of that file:
 the same frames (columns, dtypes, values, order), row count and warnings, or the same errors
 (``as_dict`` of every listed error, and the total), or the same :class:`FileProblem` code.
@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from services.ingestion import columnar, reading, validate
+from services.ingestion import columnar, pipeline, reading, validate
 from services.ingestion.kinds import SPECS, Kind
 
 KNOWN = frozenset({"C01", "C02", "C03"})
@@ -51,7 +51,9 @@ def same(
     """Assert both paths agree; ``fast``: whether try_fast must take the file (None: either)."""
     expected = slow(path, kind, ctx)
     encoding = reading.detect_encoding(path)
-    got = outcome_of(lambda: columnar.validate_csv(path, encoding, SPECS[kind], ctx))
+    got = outcome_of(
+        lambda: pipeline.read_and_validate(path, "x.csv", kind, None, ctx, reading.Limits())
+    )
     assert got[:4] == expected[:4]
     if expected[0] == "ok":
         for key, frame in expected[4].items():
