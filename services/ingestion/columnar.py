@@ -13,11 +13,11 @@ values, the row rules and the unique keys are polars expressions with the messag
 of :mod:`validate`, and the errors are ordered as ``validate.validate`` emits them. When it
 cannot be sure to match the row-by-row reader exactly it returns ``None``, and
 :func:`pipeline.read_and_validate` runs the row-by-row path instead. That happens for a file
-holding a double quote (quoted fields may span lines and hide commas), a lone CR, a NUL
-byte, a line of 65,536 bytes or more (it might reach the csv module's field size limit), a line with more cells than
-the first line, a non-blank cell past the header, more header columns than allowed, no header,
-bytes that do not decode, a whole number beyond 64 bits, or a header elsewhere than on
-``header_row`` (e.g. after blank lines).
+holding a double quote (quoted fields may span lines and hide commas), a lone CR, a NUL byte, a
+line of 65,536 bytes or more (it might reach the csv module's field size limit), a line with
+more cells than the first line, a non-blank cell past the header, more header columns than
+allowed, no header, bytes that do not decode, a whole number beyond 64 bits, or a header
+elsewhere than on ``header_row`` (e.g. after blank lines).
 
 Row numbers are exact: with no quotes every line is one record, so a record's row is its line
 number, and the number of records polars returns is checked against the newlines counted in the
