@@ -3,26 +3,36 @@
 :func:`try_fast` gives exactly what ``validate.validate`` gives over
 ``reading.read_table`` of the same file: the same :class:`validate.Validated` (frames with the same
 columns, dtypes, values and row order, the same row count and warnings), or the same
-:class:`validate.Invalid` (the same errors in the same order, the same total), or the same
-:class:`reading.FileProblem`.
+:class:`validate.Invalid` (the same errors in the same order, the same total). When it cannot
+be sure to match the row-by-row reader exactly it returns ``None``, and
+:func:`pipeline.read_and_validate` runs the row-by-row path instead (which also reports every
+file-level problem).
 
-It does so in two steps. :func:`try_fast` reads the file with polars' CSV reader and parses each
-column once per *distinct* value with the parsers of :mod:`values` (ASCII text, plain digits and
-ASCII Gregorian dates, whose parse needs no Unicode, are converted in polars); the required
-values, the row rules and the unique keys are polars expressions with the messages and columns
-of :mod:`validate`, and the errors are ordered as ``validate.validate`` emits them. When it
-cannot be sure to match the row-by-row reader exactly it returns ``None``, and
-:func:`pipeline.read_and_validate` runs the row-by-row path instead. That happens for a file
-holding a double quote (quoted fields may span lines and hide commas), a lone CR, a NUL byte, a
-line of 65,536 bytes or more (it might reach the csv module's field size limit), a line with
-more cells than the first line, a non-blank cell past the header, more header columns than
-allowed, no header, bytes that do not decode, a whole number beyond 64 bits, or a header
-elsewhere than on ``header_row`` (e.g. after blank lines).
+It streams: the file is read in chunks of whole lines (:func:`_chunks`), each transcoded to
+UTF-8 on its own and read by polars' CSV reader; each chunk's cells are parsed and its errors
+collected before the next chunk is read, so only the parsed (typed) columns of the whole file are
+held, never its text. Each column is parsed once per *distinct* value with the parsers of
+:mod:`values` (a per-column table of the values met so far serves the later chunks); ASCII text,
+plain digits and ASCII Gregorian dates, whose parse needs no Unicode, are converted in polars.
+The required values, the row rules and the unique keys are then checked over the whole file as
+polars expressions with the messages and columns of :mod:`validate`, and the errors are ordered
+as ``validate.validate`` emits them.
+
+The fast path steps aside for a file holding a double quote (quoted fields may span lines and
+hide commas), a lone CR, a NUL byte, a line of 65,536 bytes or more (it might reach the csv
+module's field size limit), a line with more cells than the first line, a non-blank cell past
+the header, more header columns than allowed, no header, bytes that do not decode, a whole
+number beyond 64 bits, or a header elsewhere than on ``header_row`` (e.g. after blank lines).
 
 Row numbers are exact: with no quotes every line is one record, so a record's row is its line
-number, and the number of records polars returns is checked against the newlines counted in the
-bytes. Blank rows (every cell empty or whitespace) are skipped, as the row-by-row reader skips
-them.
+number, and the number of records polars returns for a chunk is checked against the newlines
+counted in its bytes. Blank rows (every cell empty or whitespace) are skipped, as the row-by-row
+reader skips them.
+
+The encoding is decided from the first chunk as :func:`reading.detect_encoding` decides it over
+the whole file: a BOM means UTF-8; otherwise UTF-8 if the first chunk decodes as UTF-8, else
+CP932 unless the chunk was plainly UTF-8 up to a broken byte. A later chunk that does not decode
+in the chosen encoding sends the file to the row-by-row path, which reports or re-decides.
 """
 
 from __future__ import annotations
@@ -31,13 +41,13 @@ import calendar
 import codecs
 import csv
 import datetime as dt
-import tempfile
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import BinaryIO
 
 import polars as pl
 
@@ -46,21 +56,21 @@ from services.ingestion.kinds import Column, KindSpec
 
 __all__ = ["WHITESPACE", "try_fast"]
 
-_CHUNK = 1 << 20  # bytes read (and transcoded) at a time
+CHUNK = 2 << 20  # bytes read (and transcoded, and parsed) at a time
 # Every full window of this many bytes must hold a newline, so every line is shorter than 2
 # windows (131,072 bytes, hence characters): under the csv module's field size limit (131,072
 # by default) and under Limits.max_csv_row_chars.
 _WINDOW = 1 << 16
 _LIMITS = reading.Limits()
-_ENCODINGS = ("utf-8", "utf-8-sig", "cp932")
 _BOM = codecs.BOM_UTF8
+_UTF8_EVIDENCE = 4  # as reading.detect_encoding: that many non-ASCII characters say "UTF-8"
 # What Python's str.isspace()/str.split()/str.strip() take as whitespace (a test checks it).
 WHITESPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
     "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
     "\u2028\u2029\u202f\u205f\u3000"
 )
-_ASCII_WHITESPACE_RUN = r"[\t\n\x0b\x0c\r\x1c-\x1f ]+"
+_PLAIN_TEXT = r"^[\x21-\x7e]{1,200}$"
 _PLAIN_DIGITS = r"^[0-9]{1,18}$"  # int(raw) of these always fits in an Int64
 _DATE_FORMS = (
     r"^(?<y>[0-9]{4})(?<s1>[-/.])(?<m>[0-9]{1,2})(?<s2>[-/.])(?<d>[0-9]{1,2})$"
@@ -72,6 +82,9 @@ _ROW = "__row"
 _REQUIRED = "required value is missing"
 # Types whose str() in Python differs from polars' cast to String: kept from the Python parse.
 _PYTHON_TEXT = frozenset({"decimal", "month"})
+# Types whose common forms polars converts cell by cell; the others are parsed per distinct value.
+_CELLWISE = frozenset({"text", "int"})
+_TABLE_LIMIT = 200_000  # distinct values remembered per column across chunks
 
 _DTYPES: dict[str, pl.DataType] = {
     "text": pl.String(),
@@ -102,112 +115,176 @@ class _Fallback(Exception):
 
 def try_fast(
     path: Path,
-    encoding: str,
     spec: KindSpec,
     ctx: validate.Context,
     *,
     header_row: int = 1,
+    chunk_size: int = CHUNK,
 ) -> validate.Validated | None:
     """The vectorised validation, or None when the file needs the row-by-row path."""
+    if csv.field_size_limit() < 2 * _WINDOW:
+        return None
     try:
-        with _utf8(path, encoding) as (utf8, count):
-            return _validate_cells(utf8, _read_cells(utf8, count), spec, ctx, header_row)
+        with _ahead(_chunks(path, chunk_size)) as chunks:
+            return _Validation(spec, ctx, header_row).run(chunks)
     except _Fallback:
         return None
+
+
+@contextmanager
+def _ahead(chunks: Iterator[_Chunk]) -> Iterator[Iterator[_Chunk]]:
+    """``chunks``, produced one chunk ahead by a thread of their own.
+
+    Transcoding holds the GIL while most polars work releases it, so the next chunk is read
+    and transcoded while this one is parsed. Stopping early (an error, a fallback) stops the
+    producer and closes the file.
+    """
+    handoff: queue.Queue[_Chunk | BaseException | None] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: _Chunk | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    return
+            put(None)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(exc)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    def consume() -> Iterator[_Chunk]:
+        while (item := handoff.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    producer = threading.Thread(target=produce, name="csv-chunks", daemon=True)
+    producer.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        producer.join()
 
 
 # --- reading ----------------------------------------------------------------------------------
 
 
-@contextmanager
-def _utf8(path: Path, encoding: str) -> Iterator[tuple[Path, int]]:
-    """The file as UTF-8 (a temporary copy for CP932), and its number of lines."""
-    if encoding not in _ENCODINGS or csv.field_size_limit() < 2 * _WINDOW:
-        raise _Fallback
-    with open(path, "rb") as file:
-        start = file.read(2 * len(_BOM))
-    if encoding == "utf-8" and start.startswith(_BOM):
-        raise _Fallback  # not what detect_encoding says of this file
-    if encoding == "utf-8-sig" and start[len(_BOM) :] == _BOM:
-        raise _Fallback  # a second BOM: keep the exact decoding of the row-by-row reader
-    if encoding != "cp932":
-        yield path, _scan(path, None, None)
-        return
-    with tempfile.TemporaryDirectory(prefix="jinji-columnar-") as folder:
-        utf8 = Path(folder) / "upload.csv"
-        with open(utf8, "wb") as out:
-            count = _scan(path, codecs.getincrementaldecoder(encoding)("strict"), out)
-        yield utf8, count
+@dataclass(frozen=True)
+class _Chunk:
+    text: bytes  # whole lines, UTF-8
+    first_line: int  # the line number of its first line
+    lines: int
 
 
-def _scan(path: Path, decoder: codecs.IncrementalDecoder | None, out: BinaryIO | None) -> int:
-    """Check the bytes for what the fast path cannot read exactly; count the lines.
-
-    With a decoder, the text is also written to ``out`` as UTF-8. In UTF-8 and in CP932 the
-    bytes of a multi-byte character are never ``"``, CR, LF or NUL, so the bytes are searched.
+def _chunks(path: Path, size: int) -> Iterator[_Chunk]:
+    """The file as chunks of whole lines in UTF-8, after checking each for what the fast path
+    cannot read exactly. In UTF-8 and in CP932 the bytes of a multi-byte character are never
+    ``"``, CR, LF or NUL, so the bytes are searched, and a chunk cut after a LF decodes alone.
     """
-    newlines = 0
-    size = 0
-    last = b""
+    encoding: str | None = None
+    carry = b""
+    line = 1
     with open(path, "rb") as file:
-        while chunk := file.read(_CHUNK):
-            if b'"' in chunk or b"\x00" in chunk:
-                raise _Fallback
-            if last == b"\r" and not chunk.startswith(b"\n"):
-                raise _Fallback
-            if chunk.count(b"\r") - chunk.count(b"\r\n") - chunk.endswith(b"\r"):
-                raise _Fallback  # a CR that ends a line by itself
-            for at in range(0, len(chunk) - _WINDOW + 1, _WINDOW):
-                if chunk.find(b"\n", at, at + _WINDOW) < 0:
-                    raise _Fallback
-            newlines += chunk.count(b"\n")
-            size += len(chunk)
-            last = chunk[-1:]
-            if decoder is not None and out is not None:
-                out.write(_decode(decoder, chunk, final=False))
-    if decoder is not None and out is not None:
-        out.write(_decode(decoder, b"", final=True))
-    if last == b"\r" or size == 0:
-        raise _Fallback
-    return newlines + (last != b"\n")
+        while True:
+            block = file.read(size)
+            pending = carry + block
+            if not pending:
+                break
+            cut = pending.rfind(b"\n") + 1 if block else len(pending)
+            if cut == 0:
+                if len(pending) >= 2 * _WINDOW:
+                    raise _Fallback  # a line too long for the window check
+                carry = pending
+                continue
+            whole, carry = pending[:cut], pending[cut:]
+            if encoding is None:
+                encoding = _sniff(whole)
+                if encoding == "utf-8-sig":
+                    whole = whole[len(_BOM) :]
+            _check_bytes(whole)
+            lines = whole.count(b"\n") + (not whole.endswith(b"\n"))
+            yield _Chunk(_transcode(whole, encoding), line, lines)
+            line += lines
+    if encoding is None:
+        raise _Fallback  # an empty file: read_table reports it
 
 
-def _decode(decoder: codecs.IncrementalDecoder, chunk: bytes, *, final: bool) -> bytes:
+def _sniff(first: bytes) -> str:
+    """The encoding reading.detect_encoding picks, judged on the first chunk (see above)."""
+    if first.startswith(_BOM):
+        if first[len(_BOM) :].startswith(_BOM):
+            raise _Fallback  # a second BOM: keep the exact decoding of the row-by-row reader
+        return "utf-8-sig"
     try:
-        return decoder.decode(chunk, final=final).encode("utf-8")
+        first.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = first[: exc.start].decode("utf-8")
+        if len(before) - len(before.encode("ascii", "ignore")) >= _UTF8_EVIDENCE:
+            raise _Fallback from exc  # broken UTF-8: read_table names the line
+        return "cp932"
+    return "utf-8"
+
+
+def _check_bytes(whole: bytes) -> None:
+    if b'"' in whole or b"\x00" in whole:
+        raise _Fallback
+    if whole.count(b"\r") != whole.count(b"\r\n"):
+        raise _Fallback  # a CR that ends a line by itself
+    for at in range(0, len(whole) - _WINDOW + 1, _WINDOW):
+        if whole.find(b"\n", at, at + _WINDOW) < 0:
+            raise _Fallback
+
+
+def _transcode(whole: bytes, encoding: str) -> bytes:
+    """UTF-8 is left as it is (polars' reader refuses invalid UTF-8); CP932 is decoded."""
+    if encoding != "cp932":
+        return whole
+    try:
+        return whole.decode("cp932").encode("utf-8")
     except UnicodeError as exc:
         raise _Fallback from exc
 
 
-def _read_cells(path: Path, count: int) -> pl.DataFrame:
-    """Every line's cells (``c0``, ``c1`` …, as many as the first line has; null for an empty
-    cell and for one missing from a short line) and its row number (``__row``).
+def _read_cells(chunk: _Chunk, width: int | None) -> pl.DataFrame:
+    """Every line's cells (``c0``, ``c1`` …, as many as the file's first line has; null for an
+    empty cell and for one missing from a short line) and its line number (``__row``).
     """
     try:
         frame = pl.read_csv(
-            path,
+            chunk.text,
             has_header=False,
             quote_char=None,
             infer_schema=False,
+            schema=None if width is None else {f"c{p}": pl.String() for p in range(width)},
             encoding="utf8",
             raise_if_empty=False,
         )
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise _Fallback from exc  # e.g. a line with more cells than the first
-    if frame.height != count or frame.width == 0:
+        raise _Fallback from exc  # e.g. a line with more cells than the first, invalid UTF-8
+    if frame.height != chunk.lines or frame.width == 0:
         raise _Fallback
     frame.columns = [f"c{position}" for position in range(frame.width)]
-    # A BOM is not part of the first cell (the utf-8-sig codec drops it, and so does polars).
-    return frame.with_columns(
-        pl.col("c0").str.strip_prefix("\ufeff"),
-        pl.int_range(1, count + 1, dtype=pl.Int64).alias(_ROW),
-    )
+    rows = pl.int_range(chunk.first_line, chunk.first_line + chunk.lines, dtype=pl.Int64)
+    return frame.with_columns(rows.alias(_ROW))
 
 
-def _cell_counts(path: Path, rows: list[int]) -> dict[int, int]:
-    """How many cells the lines ``rows`` hold (for listed errors only: reads the file again)."""
+def _cell_counts(chunk: _Chunk, rows: pl.Series) -> pl.Series:
+    """How many cells the lines ``rows`` of a chunk hold (for required-value errors only)."""
     lines = pl.read_csv(
-        path,
+        chunk.text,
         has_header=False,
         separator="\x00",  # never in the file: one field per line
         quote_char=None,
@@ -215,143 +292,205 @@ def _cell_counts(path: Path, rows: list[int]) -> dict[int, int]:
         empty_string_is_null=False,
         encoding="utf8",
     ).to_series()
-    picked = lines.gather([row - 1 for row in rows]).fill_null("")
-    counts = picked.str.count_matches(",", literal=True) + 1
-    return dict(zip(rows, counts.to_list(), strict=True))
+    picked = lines.gather(rows - chunk.first_line).fill_null("")
+    return picked.str.count_matches(",", literal=True) + 1
 
 
 def _blank(name: str) -> pl.Expr:
     return pl.col(name).is_null() | (pl.col(name).str.strip_chars(WHITESPACE) == "")
 
 
+def _drop_blank_rows(cells: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """The rows with a non-blank cell. Only rows whose first cell is blank are looked at whole:
+    in a real file that is a handful, and stripping every cell of every row costs."""
+    starts_plain = pl.col(names[0]).str.contains("^[!-~]").fill_null(False)  # cheaper: no strip
+    maybe = cells.filter(~starts_plain).filter(_blank(names[0]))
+    blank = maybe.filter(pl.all_horizontal([_blank(name) for name in names[1:]] or [True]))
+    if blank.is_empty():
+        return cells
+    return cells.filter(~pl.col(_ROW).is_in(blank.get_column(_ROW).implode()))
+
+
 # --- validating -------------------------------------------------------------------------------
 
 
-def _validate_cells(
-    utf8: Path, cells: pl.DataFrame, spec: KindSpec, ctx: validate.Context, header_row: int
-) -> validate.Validated:
-    names = [name for name in cells.columns if name != _ROW]
-    cells = cells.filter(~pl.all_horizontal(_blank(name) for name in names))
-    if cells.height == 0:
-        raise _Fallback  # read_table: empty_file
-    first = cells.row(0, named=True)
-    if first[_ROW] != header_row:
-        raise _Fallback
-    header = [("" if first[name] is None else str(first[name])).strip() for name in names]
-    while header and not header[-1]:
-        header.pop()
-    if len(header) > _LIMITS.max_columns:
-        raise _Fallback  # read_table: too_many_columns
-    width = len(header)
-    cells = cells.slice(1)
-    beyond = names[width:]
-    if beyond and not cells.select(pl.all_horizontal(_blank(n) for n in beyond).all()).item():
-        raise _Fallback  # read_table: ragged_row
-
-    errors = validate.Errors()
-    mapped = validate.map_header(spec, header, ctx, errors, header_row)
-    if errors.total:
-        raise validate.Invalid(errors)
-    shown = {name: raw for raw, name in zip(header, mapped, strict=True) if name is not None}
-
-    parsed = _Parsed(cells.get_column(_ROW))
-    for position, name in enumerate(mapped):
-        raw = cells.drop_in_place(names[position])
-        if name is not None:
-            parsed.add(position, spec.column(name), shown[name], raw)
-    del cells
-    result = _check(spec, ctx, parsed, shown, width)
-    if result.errors.total:
-        _show_missing_cells(utf8, result.errors, {shown[n]: p for p, n in enumerate(mapped) if n})
-        raise validate.Invalid(result.errors)
-    if result.count == 0:
-        result.errors.add(header_row + 1, None, None, "the file has a header but no data rows")
-        raise validate.Invalid(result.errors)
-    final = pl.DataFrame(
-        [
-            parsed.values[c.name]
-            if c.name in parsed.values
-            else pl.Series(c.name, [None] * result.count, dtype=_DTYPES[c.type])
-            for c in spec.columns
-        ]
-    )
-    if spec.kind == "attendance":
-        final = final.with_columns(
-            pl.col("paid_leave_granted_days").fill_null(0.0),
-            pl.col("paid_leave_taken_days").fill_null(0.0),
-        )
-    warnings = [
-        f"unknown column ignored: {h}" for h, n in zip(header, mapped, strict=True) if n is None
-    ]
-    return validate.Validated(validate._periods(spec, final, ctx), result.count, warnings)
+@dataclass
+class _Header:
+    names: list[str]  # the frame's cell columns (c0, c1 …)
+    width: int  # header cells (trailing empty ones dropped)
+    raw: list[str]
+    mapped: list[str | None]
+    shown: dict[str, str]  # column name → its header as the customer wrote it
+    errors: validate.Errors
 
 
-def _show_missing_cells(utf8: Path, errors: validate.Errors, positions: dict[str, int]) -> None:
-    """A required cell that is empty shows as "" (the row-by-row reader's value), one missing
-    from a short line as None; polars reads both as null, so look at the listed ones' lines.
-    """
-    at = [
-        index
-        for index, e in enumerate(errors.listed)
-        if e.message == _REQUIRED and e.value is None and e.column in positions
-    ]
-    if not at:
-        return
-    counts = _cell_counts(utf8, sorted({errors.listed[index].row for index in at}))
-    for index in at:
-        e = errors.listed[index]
-        assert e.column is not None
-        if positions[e.column] < counts[e.row]:
-            errors.listed[index] = validate.CellError(e.row, e.column, "", e.message)
+class _Validation:
+    """One file's chunks → the result of validate.validate (see the module docstring)."""
 
+    def __init__(self, spec: KindSpec, ctx: validate.Context, header_row: int) -> None:
+        self.spec = spec
+        self.ctx = ctx
+        self.header_row = header_row
+        self.header: _Header | None = None
+        self.parsers: dict[str, _ColumnParser] = {}
+        self.parsed = _Parsed()
 
-class _Parsed:
-    """The parsed columns of the data rows, and their parse errors."""
+    def run(self, chunks: Iterator[_Chunk]) -> validate.Validated:
+        width: int | None = None
+        for chunk in chunks:
+            cells = _read_cells(chunk, width)
+            width = cells.width - 1
+            names = [f"c{p}" for p in range(width)]
+            cells = _drop_blank_rows(cells, names)
+            if self.header is None:
+                cells = self._take_header(cells, names)
+            header = self.header
+            assert header is not None
+            beyond = names[header.width :]
+            if (
+                beyond
+                and not cells.select(pl.all_horizontal(_blank(n) for n in beyond).all()).item()
+            ):
+                raise _Fallback  # read_table: ragged_row
+            if header.errors.total:
+                continue  # read on: a later chunk may still send the file to the row-by-row path
+            self._parse(chunk, cells, header)
+        header = self.header
+        if header is None:
+            raise _Fallback  # read_table: empty_file
+        if header.errors.total:
+            raise validate.Invalid(header.errors)
+        return self._finish(header)
 
-    def __init__(self, rows: pl.Series) -> None:
-        self.rows = rows  # the row number of each data row
-        self.values: dict[str, pl.Series] = {}  # column name → parsed values (the frame dtype)
-        self.texts: dict[str, pl.Series] = {}  # str() of each value, for _PYTHON_TEXT types
-        self.types: dict[str, str] = {}  # column name → value type
-        self.bad: list[pl.Series] = []  # per column with a problem: which rows have one
-        self.error_frames: list[pl.DataFrame] = []  # the errors, as rows of _ERROR_SCHEMA
+    def _take_header(self, cells: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+        if cells.height == 0:
+            raise _Fallback  # blank lines first (or only): the row-by-row path decides
+        first = cells.row(0, named=True)
+        if first[_ROW] != self.header_row:
+            raise _Fallback
+        raw = [("" if first[name] is None else str(first[name])).strip() for name in names]
+        while raw and not raw[-1]:
+            raw.pop()
+        if len(raw) > _LIMITS.max_columns:
+            raise _Fallback  # read_table: too_many_columns
+        errors = validate.Errors()
+        mapped = validate.map_header(self.spec, raw, self.ctx, errors, self.header_row)
+        shown = {name: cell for cell, name in zip(raw, mapped, strict=True) if name is not None}
+        self.header = _Header(names, len(raw), raw, mapped, shown, errors)
+        self.parsers = {n: _ColumnParser(self.spec.column(n)) for n in mapped if n is not None}
+        return cells.slice(1)
 
-    def add(self, position: int, column: Column, header: str, raw: pl.Series) -> None:
-        value, text, problem = _parse_column(column, raw)
-        if column.required:
-            problem = (
-                pl.select(
-                    pl.when(problem.is_null() & value.is_null())
-                    .then(pl.lit(_REQUIRED))
-                    .otherwise(problem)
-                )
-                .to_series()
-                .rename("problem")
-            )
-        self.values[column.name] = value.rename(column.name)
-        self.types[column.name] = column.type
-        if column.type in _PYTHON_TEXT:
-            self.texts[column.name] = text
-        if problem.null_count() == len(problem):
-            return
-        self.bad.append(problem.is_not_null())
-        self.error_frames.append(
-            pl.DataFrame(
+    def _parse(self, chunk: _Chunk, cells: pl.DataFrame, header: _Header) -> None:
+        rows = cells.get_column(_ROW)
+        ok = pl.repeat(True, cells.height, dtype=pl.Boolean, eager=True)
+        missing: list[tuple[int, pl.DataFrame]] = []  # required values missing, per position
+        for position, name in enumerate(header.mapped):
+            if name is None:
+                continue
+            column = self.spec.column(name)
+            raw = cells.get_column(header.names[position])
+            value, text, problem = self.parsers[name].parse(raw)
+            if column.required:
+                absent = problem.is_null() & value.is_null()
+                required = pl.repeat(_REQUIRED, len(problem), dtype=pl.String, eager=True)
+                problem = problem.zip_with(~absent, required)
+            self.parsed.add(name, column.type, value, text)
+            if problem.null_count() == len(problem):
+                continue
+            ok = ok & problem.is_null()
+            errors = pl.DataFrame(
                 {
-                    "row": self.rows,
+                    "row": rows,
                     "message": problem,
                     "value": raw.str.slice(0, validate.MAX_VALUE_CHARS),
                 }
-            )
-            .filter(pl.col("message").is_not_null())
-            .select(
+            ).filter(pl.col("message").is_not_null())
+            errors = errors.select(
                 "row",
                 seq=pl.lit(position, dtype=pl.Int64),
-                column=pl.lit(header, dtype=pl.String),
+                column=pl.lit(header.shown[name], dtype=pl.String),
                 value="value",
                 message="message",
             )
+            if column.required:
+                missing.append((position, errors))
+            else:
+                self.parsed.errors.append(errors)
+        for position, errors in missing:
+            self.parsed.errors.append(_show_missing_cells(chunk, position, errors))
+        self.parsed.rows.append(rows)
+        self.parsed.ok.append(ok)
+
+    def _finish(self, header: _Header) -> validate.Validated:
+        spec, parsed = self.spec, self.parsed
+        result = _check(spec, self.ctx, parsed, header.shown, header.width)
+        if result.errors.total:
+            raise validate.Invalid(result.errors)
+        if result.count == 0:
+            result.errors.add(
+                self.header_row + 1, None, None, "the file has a header but no data rows"
+            )
+            raise validate.Invalid(result.errors)
+        final = pl.DataFrame(
+            [
+                parsed.column(c.name)
+                if c.name in parsed.values
+                else pl.Series(c.name, [None] * result.count, dtype=_DTYPES[c.type])
+                for c in spec.columns
+            ]
         )
+        if spec.kind == "attendance":
+            final = final.with_columns(
+                pl.col("paid_leave_granted_days").fill_null(0.0),
+                pl.col("paid_leave_taken_days").fill_null(0.0),
+            )
+        warnings = [
+            f"unknown column ignored: {raw}"
+            for raw, name in zip(header.raw, header.mapped, strict=True)
+            if name is None
+        ]
+        return validate.Validated(validate._periods(spec, final, self.ctx), result.count, warnings)
+
+
+def _show_missing_cells(chunk: _Chunk, position: int, errors: pl.DataFrame) -> pl.DataFrame:
+    """A required cell that is empty shows as "" (the row-by-row reader's value), one missing
+    from a short line as None; polars reads both as null, so look at those lines' cells.
+    """
+    empty = pl.col("value").is_null() & (pl.col("message") == _REQUIRED)
+    rows = errors.filter(empty).get_column("row")
+    if rows.is_empty():
+        return errors
+    counts = pl.DataFrame({"row": rows, "__cells": _cell_counts(chunk, rows)})
+    return (
+        errors.join(counts, on="row", how="left", maintain_order="left")
+        .with_columns(
+            value=pl.when(empty & (pl.col("__cells") > position))
+            .then(pl.lit(""))
+            .otherwise("value")
+        )
+        .drop("__cells")
+    )
+
+
+@dataclass
+class _Parsed:
+    """The parsed columns of the data rows (chunk by chunk), and their parse errors."""
+
+    rows: list[pl.Series] = field(default_factory=list)  # each data row's line number
+    ok: list[pl.Series] = field(default_factory=list)  # the row parsed without a problem
+    values: dict[str, list[pl.Series]] = field(default_factory=dict)  # name → values (dtype)
+    texts: dict[str, list[pl.Series]] = field(default_factory=dict)  # str() for _PYTHON_TEXT
+    types: dict[str, str] = field(default_factory=dict)  # column name → value type
+    errors: list[pl.DataFrame] = field(default_factory=list)  # rows of _ERROR_SCHEMA
+
+    def add(self, name: str, type_: str, value: pl.Series, text: pl.Series) -> None:
+        self.values.setdefault(name, []).append(value.rename(name))
+        self.types[name] = type_
+        if type_ in _PYTHON_TEXT:
+            self.texts.setdefault(name, []).append(text.rename(f"t_{name}"))
+
+    def column(self, name: str) -> pl.Series:
+        return _concat(self.values[name])
 
     def text(self, name: str) -> pl.Expr:
         """str() of the parsed values of a column (null for None), as validate shows them."""
@@ -364,74 +503,119 @@ class _Parsed:
         return pl.col(name).cast(pl.String)  # text, words, int: as is; date: ISO like str()
 
 
-def _parse_column(column: Column, raw: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
-    """(parsed values, their str() for _PYTHON_TEXT types, error message or null), row for row.
+def _concat(parts: list[pl.Series]) -> pl.Series:
+    return parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=False)
+
+
+class _ColumnParser:
+    """Parses one column chunk by chunk: (parsed values, their str() for _PYTHON_TEXT types,
+    error message or null), row for row.
 
     Cells in a form :func:`_fast` reads exactly are converted in polars; every other distinct
-    cell is parsed once by the parser of :mod:`values`.
+    cell is parsed once by the parser of :mod:`values`, and remembered for the later chunks.
     """
-    dtype = _DTYPES[column.type]
-    parse = values.PARSERS[column.type]
-    convert = _CONVERT.get(column.type, _same)
-    frame = _fast(column.type, pl.DataFrame({"raw": raw}))
-    cells = frame.filter(~pl.col("__fast")).get_column("raw").drop_nulls().unique()
-    keys: list[str] = []
-    parsed: list[object] = []
-    texts: list[str | None] = []
-    problems: list[str | None] = []
-    for cell in cells.to_list():
-        keys.append(cell)
-        try:
-            value = parse(cell)
-        except values.ValueProblem as problem:
-            parsed.append(None)
-            texts.append(None)
-            problems.append(str(problem))
-            continue
-        parsed.append(convert(value))
-        texts.append(None if value is None else str(value))
-        problems.append(None)
-    mapping = pl.DataFrame(
-        {
-            "raw": pl.Series(keys, dtype=pl.String),
-            "__value": pl.Series(parsed, dtype=dtype),
-            "__text": pl.Series(texts, dtype=pl.String),
-            "__problem": pl.Series(problems, dtype=pl.String),
-        }
-    )
-    if keys:
-        frame = frame.join(mapping, on="raw", how="left", maintain_order="left")
-    else:  # every cell was read in polars
-        frame = frame.with_columns(mapping.drop("raw").clear(len(frame)))
-    out = frame.select(
-        value=pl.when("__fast").then("__fast_value").otherwise("__value"),
-        problem=pl.when("__fast").then("__fast_problem").otherwise("__problem"),
-        # (_fast reads no cell of these types)
-        text=pl.col("__text") if column.type in _PYTHON_TEXT else pl.lit(None, dtype=pl.String),
-    )
-    return out.get_column("value"), out.get_column("text"), out.get_column("problem")
+
+    def __init__(self, column: Column) -> None:
+        self.type = column.type
+        self.dtype = _DTYPES[column.type]
+        self.parse_one = values.PARSERS[column.type]
+        self.convert = _CONVERT.get(column.type, _same)
+        self.table = self._table([], [], [], [])
+
+    def parse(self, raw: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
+        frame = pl.DataFrame({"raw": raw})
+        if self.type in _CELLWISE:
+            frame = _fast(self.type, frame)
+            pending = frame.filter(~pl.col("__fast")).get_column("raw")
+        else:
+            frame = frame.with_columns(
+                __fast=pl.lit(False),
+                __fast_value=pl.lit(None, dtype=self.dtype),
+                __fast_problem=pl.lit(None, dtype=pl.String),
+            )
+            pending = raw
+        if pending.is_empty():  # every cell was read in polars
+            frame = frame.with_columns(self.table.drop("raw").clear(len(frame)))
+        else:
+            self._learn(pending.drop_nulls().unique())
+            frame = frame.join(self.table, on="raw", how="left", maintain_order="left")
+        out = frame.select(
+            value=pl.when("__fast").then("__fast_value").otherwise("__value"),
+            problem=pl.when("__fast").then("__fast_problem").otherwise("__problem"),
+            # (_fast reads no cell of these types)
+            text=pl.col("__text") if self.type in _PYTHON_TEXT else pl.lit(None, dtype=pl.String),
+        )
+        return out.get_column("value"), out.get_column("text"), out.get_column("problem")
+
+    def _learn(self, distinct: pl.Series) -> None:
+        """Add the parse of the values not met before to the table."""
+        new = pl.DataFrame({"raw": distinct}).join(self.table, on="raw", how="anti").to_series()
+        if new.is_empty():
+            return
+        if self.table.height + len(new) > _TABLE_LIMIT:
+            self.table = self.table.clear()  # forget: the memory stays bounded
+            new = distinct
+        keys: list[str] = []
+        parsed: list[object] = []
+        texts: list[str | None] = []
+        problems: list[str | None] = []
+        fast = None if self.type in _CELLWISE else _fast(self.type, pl.DataFrame({"raw": new}))
+        if fast is not None and fast.get_column("__fast").any():
+            known = fast.filter("__fast").select(
+                "raw",
+                __value="__fast_value",
+                __text=pl.lit(None, dtype=pl.String),
+                __problem="__fast_problem",
+            )
+            self.table = pl.concat([self.table, known])
+            new = fast.filter(~pl.col("__fast")).get_column("raw")
+        for cell in new.to_list():
+            keys.append(cell)
+            try:
+                value = self.parse_one(cell)
+            except values.ValueProblem as problem:
+                parsed.append(None)
+                texts.append(None)
+                problems.append(str(problem))
+                continue
+            parsed.append(self.convert(value))
+            texts.append(None if value is None else str(value))
+            problems.append(None)
+        self.table = pl.concat([self.table, self._table(keys, parsed, texts, problems)])
+
+    def _table(
+        self,
+        keys: list[str],
+        parsed: list[object],
+        texts: list[str | None],
+        problems: list[str | None],
+    ) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "raw": pl.Series(keys, dtype=pl.String),
+                "__value": pl.Series(parsed, dtype=self.dtype),
+                "__text": pl.Series(texts, dtype=pl.String),
+                "__problem": pl.Series(problems, dtype=pl.String),
+            }
+        )
 
 
 def _fast(type_: str, frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` (column ``raw``) with ``__fast`` (the cell is in a form polars parses exactly as
     values does), ``__fast_value`` and ``__fast_problem``.
 
-    Text: ASCII (NFKC leaves it as it is), whitespace runs collapsed. Whole numbers: plain
+    Text: printable ASCII without spaces, at most 200 characters. Whole numbers: plain
     ASCII digits, at most 18 (values takes them as int(raw)). Dates: Gregorian ASCII dates
     with the same separator twice, or 8 digits, that are real dates.
     """
     raw = pl.col("raw")
     none = pl.lit(None, dtype=pl.String)
     if type_ == "text":
-        text = raw.str.replace_all(_ASCII_WHITESPACE_RUN, " ").str.strip_chars(" ")
-        frame = frame.with_columns(
-            __fast=raw.str.len_bytes() == raw.str.len_chars(), __text=text
-        ).with_columns(__long=pl.col("__text").str.len_bytes() > 200)
-        return frame.select(
-            "raw",
-            pl.col("__fast").fill_null(False),
-            __fast_value=pl.when(~pl.col("__long") & (pl.col("__text") != "")).then("__text"),
-            __fast_problem=pl.when("__long").then(pl.lit("text is longer than 200 characters")),
+        # Printable ASCII with no space: NFKC leaves it as it is, and there is nothing to strip.
+        return frame.with_columns(
+            __fast=raw.str.contains(_PLAIN_TEXT).fill_null(False),
+            __fast_value=raw,
+            __fast_problem=none,
         )
     if type_ == "int":
         return frame.with_columns(
@@ -578,6 +762,15 @@ def _rules(spec: KindSpec, ctx: validate.Context, cols: set[str]) -> list[tuple[
     return [(condition.fill_null(False), column, message) for condition, column, message in rules]
 
 
+def _may_repeat(frame: pl.DataFrame, keys: list[str]) -> bool:
+    """Whether two rows may share a key: two equal hashes (a duplicate, or a collision).
+
+    Sorting 8-byte hashes takes a fraction of the memory a hash table of the keys would.
+    """
+    hashes = frame.select(pl.struct(keys).hash()).to_series().sort()
+    return bool((hashes == hashes.shift(1)).any())
+
+
 def _check(
     spec: KindSpec, ctx: validate.Context, parsed: _Parsed, shown: dict[str, str], width: int
 ) -> _Checked:
@@ -588,30 +781,43 @@ def _check(
     duplicate of that row.
     """
     cols = set(parsed.values)
-    frame = pl.DataFrame(
-        [parsed.rows.rename(_ROW), *parsed.values.values()]
-        + [t.rename(f"t_{name}") for name, t in parsed.texts.items()]
-    ).with_columns(__ok=~pl.any_horizontal([*parsed.bad, pl.lit(False)]))
     rules = _rules(spec, ctx, cols)
+    keys = [name for name in spec.unique if name in cols]
+    # Only the columns the rules and the keys read: the frame is the whole file.
+    needed = set(keys).union(*(cond.meta.root_names() for cond, _, _ in rules)) & cols
+    frame = pl.DataFrame(
+        [
+            _concat(parsed.rows).rename(_ROW),
+            _concat(parsed.ok).rename("__ok"),
+            *(parsed.column(name) for name in parsed.values if name in needed),
+            *(_concat(texts) for name, texts in parsed.texts.items() if name in needed),
+        ]
+    )
     frame = frame.with_columns(
         [cond.alias(f"__rule{k}") for k, (cond, _, _) in enumerate(rules)]
     ).with_columns(__clean=~pl.any_horizontal([pl.col(f"__rule{k}") for k in range(len(rules))]))
-    keys = [name for name in spec.unique if name in cols]
-    first = pl.when(pl.col("__ok") & pl.col("__clean")).then(pl.col(_ROW)).min().over(keys)
-    frame = frame.with_columns(__first=first).with_columns(
-        __dup=pl.col("__ok") & pl.col("__first").is_not_null() & (pl.col(_ROW) > pl.col("__first"))
-    )
-    error_frames = list(parsed.error_frames)
-    for k, (_, column, message) in enumerate(rules):
-        error_frames.append(
-            frame.filter(pl.col("__ok") & pl.col(f"__rule{k}")).select(
-                row=pl.col(_ROW),
-                seq=pl.lit(width + k, dtype=pl.Int64),
-                column=pl.lit(shown.get(column, column), dtype=pl.String),
-                value=parsed.text(column).str.slice(0, validate.MAX_VALUE_CHARS),
-                message=pl.lit(message, dtype=pl.String),
-            )
+    if _may_repeat(frame, keys):
+        first = pl.when(pl.col("__ok") & pl.col("__clean")).then(pl.col(_ROW)).min().over(keys)
+        frame = frame.with_columns(__first=first).with_columns(
+            __dup=pl.col("__ok")
+            & pl.col("__first").is_not_null()
+            & (pl.col(_ROW) > pl.col("__first"))
         )
+    else:  # (the common case, and a cheap test: no key occurs twice)
+        frame = frame.with_columns(__first=pl.lit(None, dtype=pl.Int64), __dup=pl.lit(False))
+    error_frames = list(parsed.errors)
+    for k, (_, column, message) in enumerate(rules):
+        hits = frame.filter(pl.col("__ok") & pl.col(f"__rule{k}"))
+        if hits.height:
+            error_frames.append(
+                hits.select(
+                    row=pl.col(_ROW),
+                    seq=pl.lit(width + k, dtype=pl.Int64),
+                    column=pl.lit(shown.get(column, column), dtype=pl.String),
+                    value=parsed.text(column).str.slice(0, validate.MAX_VALUE_CHARS),
+                    message=pl.lit(message, dtype=pl.String),
+                )
+            )
     key = spec.unique[0]
     error_frames.append(
         frame.filter(pl.col("__dup")).select(
@@ -622,19 +828,16 @@ def _check(
             message=pl.format("duplicate of row {}", pl.col("__first")),
         )
     )
-    all_errors = pl.concat([e.cast(_ERROR_SCHEMA) for e in error_frames], how="vertical").sort(
-        ["row", "seq"], maintain_order=True
-    )
-    errors = validate.Errors(
-        listed=[
+    all_errors = pl.concat([e.cast(_ERROR_SCHEMA) for e in error_frames], how="vertical")
+    total = all_errors.height
+    errors = validate.Errors(total=total)
+    if total:
+        listed = all_errors.sort(["row", "seq"], maintain_order=True)
+        errors.listed = [
             validate.CellError(r["row"], r["column"], r["value"], r["message"])
-            for r in all_errors.head(validate.MAX_LISTED_ERRORS).iter_rows(named=True)
-        ],
-        total=all_errors.height,
-    )
-    good = frame.select(pl.col("__ok") & pl.col("__clean") & ~pl.col("__dup")).to_series()
-    count = int(good.sum())
-    if not errors.total:
-        for name in list(parsed.values):
-            parsed.values[name] = parsed.values[name].filter(good)
-    return _Checked(errors, count)
+            for r in listed.head(validate.MAX_LISTED_ERRORS).iter_rows(named=True)
+        ]
+        good = frame.select(pl.col("__ok") & pl.col("__clean") & ~pl.col("__dup")).to_series()
+        return _Checked(errors, int(good.sum()))
+    # No error: every row is good (a row that is not has an error), so nothing is filtered.
+    return _Checked(errors, frame.height)

@@ -25,7 +25,7 @@ def read_and_validate(
 ) -> validate.Validated:
     spec = SPECS[kind]
     if Path(filename).suffix.lower() in CSV_SUFFIXES and path.stat().st_size > 0:
-        fast = columnar.try_fast(path, reading.detect_encoding(path), spec, ctx)
+        fast = columnar.try_fast(path, spec, ctx)
         if fast is not None:
             return fast
     with reading.read_table(path, filename=filename, sheet=sheet, limits=limits) as table:

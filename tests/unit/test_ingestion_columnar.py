@@ -50,7 +50,6 @@ def same(
 ) -> Outcome:
     """Assert both paths agree; ``fast``: whether try_fast must take the file (None: either)."""
     expected = slow(path, kind, ctx)
-    encoding = reading.detect_encoding(path)
     got = outcome_of(
         lambda: pipeline.read_and_validate(path, "x.csv", kind, None, ctx, reading.Limits())
     )
@@ -59,9 +58,18 @@ def same(
         for key, frame in expected[4].items():
             assert frame.equals(got[4][key])
             assert frame.schema == got[4][key].schema
-    taken = none_outcome(lambda: columnar.try_fast(path, encoding, SPECS[kind], ctx) or _none())
+    taken = none_outcome(lambda: columnar.try_fast(path, SPECS[kind], ctx) or _none())
     if fast is not None:
         assert (taken[0] != "none") is fast
+    # Chunks of a line or two: the header, the tables of parsed values, the duplicates and the
+    # errors carry across chunks. (The encoding is judged on the first chunk, so a file may
+    # take the row-by-row path here and not above.)
+    tiny = none_outcome(lambda: columnar.try_fast(path, SPECS[kind], ctx, chunk_size=7) or _none())
+    if tiny[0] != "none":
+        assert tiny[:4] == expected[:4]
+        if expected[0] == "ok":
+            for key, frame in expected[4].items():
+                assert frame.equals(tiny[4][key])
     return expected
 
 
@@ -214,7 +222,7 @@ def test_payroll(tmp_path: Path) -> None:
 def test_quotes_fall_back_to_the_row_by_row_path(tmp_path: Path) -> None:
     path = write(tmp_path, "p.csv", PAYROLL, "cp932")
     assert same(path, "payroll", fast=False)[0] == "invalid"
-    assert columnar.try_fast(path, "cp932", SPECS["payroll"], CTX) is None
+    assert columnar.try_fast(path, SPECS["payroll"], CTX) is None
 
 
 def test_other_fallbacks(tmp_path: Path) -> None:
@@ -225,22 +233,48 @@ def test_other_fallbacks(tmp_path: Path) -> None:
     assert same(lone_cr, "payroll", fast=False)[0] == "ok"
     huge = write(tmp_path, "big.csv", [*good, "E009,C01,2023,男,正社員," + "9" * 30], "utf-8")
     # Beyond Int64 the row-by-row path fails building its frame; the fast path leaves it that.
-    assert columnar.try_fast(huge, "utf-8", SPECS["payroll"], CTX) is None
+    assert columnar.try_fast(huge, SPECS["payroll"], CTX) is None
     blank_first = write(tmp_path, "b.csv", ["", *good], "utf-8")
     assert same(blank_first, "payroll", fast=False)[0] == "ok"
     spec = SPECS["payroll"]
     # (polars takes the width from the first line: blank lines before the header fall back too)
-    assert columnar.try_fast(blank_first, "utf-8", spec, CTX, header_row=2) is None
+    assert columnar.try_fast(blank_first, spec, CTX, header_row=2) is None
     for spaces, expected in ((100_000, "ok"), (140_000, "problem"), (1_100_000, "problem")):
         long_line = write(
             tmp_path, "l.csv", [*good, "E9,C01,2023,男,正社員,1" + " " * spaces], "utf-8"
         )
         assert same(long_line, "payroll", fast=None)[0] == expected
-    assert columnar.try_fast(good_path(tmp_path, good), "latin-1", spec, CTX) is None
 
 
-def good_path(tmp_path: Path, lines: list[str]) -> Path:
-    return write(tmp_path, "g.csv", lines, "utf-8")
+def test_bytes_that_do_not_decode_late_in_the_file(tmp_path: Path) -> None:
+    good = [line for line in PAYROLL if '"' not in line]
+    lines = [*good[:-1], *(f"E{i},C01,2023,男,正社員,{i}" for i in range(100, 400))]
+    for encoding, broken in (("utf-8", b"\xff\xfe"), ("cp932", b"\x81\x7f")):
+        body = "\r\n".join(lines).encode(encoding) + b"\r\n"
+        path = tmp_path / f"late-{encoding}.csv"
+        path.write_bytes(body + b"E999,C01,2023," + broken + b",regular,1\r\n")
+        assert same(path, "payroll", fast=False) == (
+            "problem",
+            "undecodable_text",
+            {"line": len(lines) + 1, "encoding": encoding},
+        )
+
+
+def test_cp932_after_an_ascii_start(tmp_path: Path) -> None:
+    # An English header and ASCII rows first: the encoding shows only further down.
+    lines = ["employee_id,company_code,fiscal_year,gender,employment_type,annual_wage"]
+    lines += [f"E{i},C01,2023,M,regular,{i}" for i in range(300)]
+    lines += ["E900,C02,2023,女,正社員,5000"]
+    path = write(tmp_path, "ascii-first.csv", lines, "cp932")
+    result = same(path, "payroll")
+    assert result[0] == "ok"
+    assert result[4]["2023"].filter(pl.col("employee_id") == "E900").row(0)[3] == "female"
+
+
+def test_header_errors_and_a_later_quote(tmp_path: Path) -> None:
+    lines = ["社員番号,会社,年度,性別,雇用形態,年収", "E1,C01,2023,男,正社員,1", 'E2,"C01",2023,男,正社員,1']
+    path = write(tmp_path, "hq.csv", lines, "utf-8")
+    assert same(path, "payroll", fast=False)[0] == "invalid"
 
 
 ATTENDANCE = [
