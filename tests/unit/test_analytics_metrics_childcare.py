@@ -32,9 +32,10 @@ def history(*rows: tuple[str, str, str, date, str | None, date | None]) -> pl.Da
 
 
 HISTORY = history(
-    # m1: child born 2024-03-20, two childcare leaves from 2024-04-05 and 2024-06-01.
+    # m1: child born 2024-03-20, childcare leaves from 2024-04-05, 2024-06-01 and 2025-05-01.
     ("m1", "A", "male", date(2024, 3, 20), LEAVE, date(2024, 4, 5)),
     ("m1", "A", "male", date(2024, 3, 20), LEAVE, date(2024, 6, 1)),
+    ("m1", "A", "male", date(2024, 3, 20), LEAVE, date(2025, 5, 1)),
     # m2: purpose leave 2023-05-12, then childcare leave 2023-07-01.
     ("m2", "A", "male", date(2023, 5, 10), PURPOSE, date(2023, 5, 12)),
     ("m2", "A", "male", date(2023, 5, 10), LEAVE, date(2023, 7, 1)),
@@ -69,7 +70,7 @@ def april() -> pl.DataFrame:
 def test_april_fiscal_year_group(april: pl.DataFrame) -> None:
     # FY2023 (2023-04..2024-03) births: m1 (2024-03-20), m2, m3 (twins: one), m4 = 4.
     # First childcare leave in FY2023: m2 (2023-07-01), m5 (2023-04-10, child of FY2022)
-    # = 2; m1's first (2024-04-05) is in FY2024; m1's second leave never counts.
+    # = 2; m1's first (2024-04-05) is in FY2024; m1's later leaves never count.
     # 2 / 4 × 100 = 50.
     fy2023 = rate(april, RATE, "2023", None)
     assert (fy2023["value"], fy2023["n"], fy2023["numerator"]) == (50.0, 4, 2.0)
@@ -79,9 +80,12 @@ def test_april_fiscal_year_group(april: pl.DataFrame) -> None:
 
 
 def test_birth_in_one_year_and_leave_in_the_next(april: pl.DataFrame) -> None:
-    # FY2024: m1's first leave (numerator 1), but no child born in FY2024 → null, n = 0.
+    # FY2024: m1's first leave (numerator 1, his second leave in FY2024 not counted again),
+    # but no child born in FY2024 → null, n = 0.
     fy2024 = rate(april, RATE, "2024", None)
     assert (fy2024["value"], fy2024["n"], fy2024["numerator"]) == (None, 0, 1.0)
+    # His third leave (2025-05-01) is not a first: FY2025 has nothing to count.
+    assert april.filter(pl.col("period") == "2025").is_empty()
     # FY2022: m5's child born 2023-01-10; his first childcare leave is in FY2023 (0 here),
     # his first purpose leave 2023-03-01 in FY2022 → rates 0 and 100. m5 counts in the
     # either-rate of FY2022 and FY2023 (each first leave in its own year), so that rate is
