@@ -147,6 +147,10 @@ SERVICE_CLIENTS: dict[str, dict[str, list[str]]] = {
         "audiences": ["jinji-audit-log", "jinji-analytics"],
         "scopes": ["analytics:datasets", "audit:write"],
     },
+    "analytics": {
+        "audiences": ["jinji-audit-log", "jinji-tenant-admin"],
+        "scopes": ["audit:write", "tenants:read"],
+    },
 }
 SERVICE_CLIENTS_FILE = "service-clients.json"
 

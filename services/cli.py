@@ -132,6 +132,7 @@ def cmd_up(settings: Settings, host: str, port: int) -> int:
         clients = json.loads((data_dir / bootstrap.SERVICE_CLIENTS_FILE).read_text())
         os.environ.setdefault("JINJI_IDENTITY_CLIENT_SECRET", clients["tenant-admin"])
         os.environ.setdefault("JINJI_INGESTION_CLIENT_SECRET", clients["ingestion"])
+        os.environ.setdefault("JINJI_ANALYTICS_CLIENT_SECRET", clients["analytics"])
         base = f"http://{host}:{port}"
         print(f"\nJinji is running at {base}  (metrics: {base}/metrics)")
         if first_login is not None:

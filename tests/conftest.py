@@ -42,6 +42,8 @@ from jinji.db import Database, async_url
 from jinji.migrate import migrate_all, upgrade_tenant
 from jinji.pgembed import EmbeddedPostgres
 from services import bootstrap
+from services.analytics.app import create_app as create_analytics
+from services.analytics.settings import AnalyticsSettings
 from services.audit_log.app import create_app as create_audit_log
 from services.audit_log.settings import AuditLogSettings
 from services.identity import passwords
@@ -202,6 +204,20 @@ def live_server() -> Callable[[Any], AbstractContextManager[str]]:
 
 ISSUER = "http://identity.test/identity"
 PASSWORD = "correct horse battery staple"
+TENANT_PASSWORD = "the tenant's passphrase"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Provisioned:
+    """A customer tenant made through tenant-admin's API, and its first admin signed in."""
+
+    id: str
+    slug: str
+    admin: dict[str, str]
 
 
 @dataclass
@@ -215,6 +231,7 @@ class Stack:
     audit_base: str
     audit_settings: AuditLogSettings
     ingestion_base: str
+    analytics_base: str
 
     password: str = PASSWORD
 
@@ -230,6 +247,9 @@ class Stack:
     def ingestion_url(self, path: str) -> str:
         return f"{self.ingestion_base}/ingestion{path}"
 
+    def analytics_url(self, path: str) -> str:
+        return f"{self.analytics_base}/analytics{path}"
+
     async def customer(self) -> tuple[str, uuid.UUID]:
         """A tenant known to identity and to tenant-admin (same id), without provisioning's
         schema and keys: enough for endpoints that only need the tenant records."""
@@ -242,6 +262,77 @@ class Stack:
                 )
             )
         return slug, uuid.UUID(str(tenant_id))
+
+    def login(self, http: httpx.Client, slug: str, username: str, password: str) -> dict[str, str]:
+        """Sign in with a one-time password (changed to TENANT_PASSWORD) or a normal one."""
+        step = http.post(
+            self.url("/v1/login"),
+            json={"tenant": slug, "username": username, "password": password},
+        ).json()
+        if step.get("challenge") == "password_change":
+            step = http.post(
+                self.url("/v1/login/challenge"),
+                json={"challenge_token": step["challenge_token"], "new_password": TENANT_PASSWORD},
+            ).json()
+        return bearer(step["access_token"])
+
+    def provision(
+        self,
+        http: httpx.Client,
+        operator: dict[str, str],
+        companies: dict[str, str],
+        **settings: Any,
+    ) -> Provisioned:
+        slug = f"hr{uuid.uuid4().hex[:6]}"
+        created = http.post(
+            self.tenants_url("/v1/tenants"),
+            headers=operator,
+            json={
+                "slug": slug,
+                "name": "人事テスト",
+                "seats": 20,
+                "mfa_required": False,
+                "companies": [{"code": c, "name": n} for c, n in companies.items()],
+                **settings,
+            },
+        )
+        assert created.status_code == 201, created.text
+        body = created.json()
+        admin = self.login(http, slug, "admin", body["initial_admin"]["one_time_password"])
+        return Provisioned(body["id"], slug, admin)
+
+    def add_user(
+        self,
+        http: httpx.Client,
+        tenant: Provisioned,
+        username: str,
+        roles: list[str],
+        companies: list[str] | None = None,
+    ) -> dict[str, str]:
+        """A user made by the tenant's admin, signed in."""
+        made = http.post(
+            self.url("/v1/users"),
+            headers=tenant.admin,
+            json={"username": username, "roles": roles, "companies": companies or []},
+        )
+        assert made.status_code == 201, made.text
+        return self.login(http, tenant.slug, username, made.json()["one_time_password"])
+
+    def upload(
+        self,
+        http: httpx.Client,
+        headers: dict[str, str],
+        content: bytes,
+        filename: str,
+        kind: str,
+        **form: str,
+    ) -> httpx.Response:
+        return http.post(
+            self.ingestion_url("/v1/uploads"),
+            headers=headers,
+            files={"file": (filename, content)},
+            data={"kind": kind, **form},
+        )
 
     def sign_in(
         self, http: httpx.Client, slug: str, username: str, password: str | None = None
@@ -399,17 +490,35 @@ async def stack(
                     # The tests' webhook receivers listen on loopback.
                     webhook_allow_internal=True,
                 )
+                jwks = f"{identity}/identity/.well-known/jwks.json"
                 with (
                     live_server(create_tenant_admin(tenant_admin_settings)) as tenant_admin,
+                    live_server(
+                        create_analytics(
+                            AnalyticsSettings(
+                                database_url=SecretStr(url),
+                                data_dir=data_dir,
+                                issuer=ISSUER,
+                                jwks_url=jwks,
+                                identity_url=f"{identity}/identity",
+                                tenants_url=tenant_admin,
+                                audit_url=audit_base,
+                                analytics_client_secret=SecretStr(clients["analytics"]),
+                                tenant_settings_ttl_s=0,
+                            )
+                        )
+                    ) as analytics,
                     live_server(
                         create_ingestion(
                             IngestionSettings(
                                 database_url=SecretStr(url),
                                 data_dir=data_dir,
                                 issuer=ISSUER,
-                                jwks_url=f"{identity}/identity/.well-known/jwks.json",
+                                jwks_url=jwks,
+                                identity_url=f"{identity}/identity",
                                 tenants_url=tenant_admin,
                                 audit_url=audit_base,
+                                analytics_url=analytics,
                                 ingestion_client_secret=SecretStr(clients["ingestion"]),
                             )
                         )
@@ -425,6 +534,7 @@ async def stack(
                         audit_base,
                         audit_settings,
                         ingestion,
+                        analytics,
                     )
         finally:
             # Tenants provisioned through the API own cluster-wide roles: drop them at the end.

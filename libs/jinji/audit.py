@@ -8,14 +8,15 @@ audit trail is kept after a customer's data is deleted).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jinji import outbox
-from jinji.client import ServiceClient
+from jinji.client import ServiceClient, ServiceTokens
+from jinji.config import Settings
 from jinji.logs import request_id_var
 
 INGEST_PATH = "/audit/v1/events"
@@ -64,17 +65,13 @@ class AuditTrail:
         return event_id
 
 
+def client(http: httpx.AsyncClient, settings: Settings, tokens: ServiceTokens) -> ServiceClient:
+    """The audit log, called with the service's own token (scope ``audit:write``)."""
+    return ServiceClient(
+        http, settings.resolved_audit_url, tokens(AUDIENCE, SCOPE), service="audit_log"
+    )
+
+
 def deliverer(client: ServiceClient) -> outbox.Deliverer:
-    """Delivers outbox batches to the audit log; it acknowledges every id it holds (the
-    intake is idempotent on event id, so a batch sent twice is recorded once)."""
-
-    async def deliver(batch: Sequence[outbox.Message]) -> set[uuid.UUID]:
-        response = await client.request(
-            "POST", INGEST_PATH, json={"events": [m.payload for m in batch]}, idempotent=True
-        )
-        if response.status_code != 200:
-            code = response.json().get("error", {}).get("code") if response.content else None
-            raise RuntimeError(f"audit log answered {response.status_code} {code}")
-        return {uuid.UUID(i) for i in response.json()["accepted"]}
-
-    return deliver
+    """Delivers outbox batches to the audit log (its intake is idempotent on event id)."""
+    return outbox.http_deliverer(client, INGEST_PATH, lambda message: message.payload)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import httpx
+from pydantic import SecretStr
 
 from jinji.errors import ServiceUnavailable
 
@@ -74,6 +75,31 @@ class ServiceTokenSource:
         body = response.json()
         self._token = str(body["access_token"])
         self._expires_at = self._clock() + float(body.get("expires_in", 60))
+
+
+class ServiceTokens:
+    """One service client's credentials: a token source per (audience, scope) it asks for,
+    or None for each when no secret is configured (calls then go without a token)."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, token_url: str, client_id: str, secret: SecretStr | None
+    ) -> None:
+        self._http = http
+        self._token_url = token_url
+        self._client_id = client_id
+        self._secret = secret
+
+    def __call__(self, audience: str, scope: str) -> ServiceTokenSource | None:
+        if self._secret is None:
+            return None
+        return ServiceTokenSource(
+            self._http,
+            self._token_url,
+            self._client_id,
+            self._secret.get_secret_value(),
+            audience=audience,
+            scopes=[scope],
+        )
 
 
 class ServiceClient:

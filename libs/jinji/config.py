@@ -37,9 +37,13 @@ class Settings(BaseSettings):
     jwks_url: str | None = None
     token_leeway_s: int = Field(default=30, ge=0, le=120)
 
-    # Where audit events go (the audit-log service's base URL, without /audit). Unset: the
-    # gateway the issuer is served from, as in `jinji up`.
+    # Other services' base URLs (without their prefix: /audit, /tenants, /analytics). Unset:
+    # the gateway the issuer is served from, as in `jinji up`.
     audit_url: str | None = None
+    # Identity as the other services reach it (service tokens): unset, the issuer URL.
+    identity_url: str | None = None
+    tenants_url: str | None = None
+    analytics_url: str | None = None
 
     # Outgoing HTTP calls (JWKS fetches, other services).
     http_timeout_s: float = Field(default=5.0, gt=0)
@@ -52,8 +56,28 @@ class Settings(BaseSettings):
         return self.key_dir if self.key_dir is not None else self.data_dir / "keys"
 
     @property
+    def gateway_url(self) -> str:
+        return self.issuer.removesuffix("/identity")
+
+    @property
+    def resolved_identity_url(self) -> str:
+        return self.identity_url or self.issuer
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.resolved_identity_url}/oauth2/token"
+
+    @property
     def resolved_audit_url(self) -> str:
-        return self.audit_url or self.issuer.removesuffix("/identity")
+        return self.audit_url or self.gateway_url
+
+    @property
+    def resolved_tenants_url(self) -> str:
+        return self.tenants_url or self.gateway_url
+
+    @property
+    def resolved_analytics_url(self) -> str:
+        return self.analytics_url or self.gateway_url
 
     @property
     def resolved_jwks_url(self) -> str:

@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jinji.client import ServiceClient
 from jinji.db import Database
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,24 @@ class Message:
 
 # Delivers a batch for one destination; returns the ids the receiver acknowledged.
 Deliverer = Callable[[Sequence[Message]], Awaitable[set[uuid.UUID]]]
+
+
+def http_deliverer(
+    client: ServiceClient, path: str, render: Callable[[Message], dict[str, Any]]
+) -> Deliverer:
+    """Delivers a batch as ``POST path {"events": [render(m) …]}`` to an intake that answers
+    ``{"accepted": [ids]}`` and is idempotent on the id (a batch sent twice acts once)."""
+
+    async def deliver(batch: Sequence[Message]) -> set[uuid.UUID]:
+        response = await client.request(
+            "POST", path, json={"events": [render(m) for m in batch]}, idempotent=True
+        )
+        if response.status_code != 200:
+            code = response.json().get("error", {}).get("code") if response.content else None
+            raise RuntimeError(f"{client.service} answered {response.status_code} {code}")
+        return {uuid.UUID(i) for i in response.json()["accepted"]}
+
+    return deliver
 
 
 async def enqueue(

@@ -3,9 +3,11 @@ verifier, readiness on the database. Services pass only what is theirs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import TypeVar
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 
 from jinji import runtime
 from jinji.config import Settings
@@ -39,3 +41,29 @@ def build_service(
     )
     app.state.settings = settings
     return app
+
+
+T = TypeVar("T")
+
+
+def context_lifespan(attr: str, build: Callable[[FastAPI], object]) -> Lifespan:
+    """Builds what a service's handlers need once per process, as ``app.state.<attr>`` (after
+    the standard runtime: ``app.state.db`` and ``app.state.http`` exist by then)."""
+
+    @asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        setattr(app.state, attr, build(app))
+        yield
+
+    return run
+
+
+def context_getter(attr: str, kind: type[T]) -> Callable[[Request], T]:
+    """The dependency handing handlers ``app.state.<attr>``."""
+
+    def get(request: Request) -> T:
+        value = getattr(request.app.state, attr)
+        assert isinstance(value, kind)
+        return value
+
+    return get

@@ -2,7 +2,7 @@
 ``tenant`` and translated to ``t_<id>`` inside :meth:`jinji.db.Database.tenant_transaction`."""
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, LargeBinary, MetaData, Table, Text
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from jinji.sqlschema import timestamp
 from jinji.tenancy import TENANT_SCHEMA
@@ -34,4 +34,32 @@ dataset_versions = Table(
     Column("sha256", Text, nullable=False),
     Column("content_enc", LargeBinary, nullable=False),
     timestamp("created_at", nullable=False, now=True),
+)
+
+analytics_results = Table(
+    "analytics_results",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("fingerprint", Text, nullable=False, unique=True),
+    Column("rows", Integer, nullable=False),
+    Column("content_enc", LargeBinary, nullable=False),
+    timestamp("created_at", nullable=False, now=True),
+)
+
+analytics_events = Table(
+    "analytics_events",
+    metadata,
+    Column("message_id", UUID(as_uuid=True), primary_key=True),
+    Column("topic", Text, nullable=False),
+    timestamp("created_at", nullable=False, now=True),
+)
+
+dashboard_access = Table(
+    "dashboard_access",
+    metadata,
+    Column("dashboard", Text, primary_key=True),
+    Column("roles", ARRAY(Text), nullable=False),
+    Column("users", ARRAY(UUID(as_uuid=True)), nullable=False),
+    Column("updated_by", UUID(as_uuid=True), nullable=False),
+    timestamp("updated_at", nullable=False, now=True),
 )

@@ -89,11 +89,14 @@ def suppress_small_cells(
     min_group_size: int = 5,
     *,
     hide: Sequence[str] = (),
+    hide_margins: bool = True,
 ) -> pl.DataFrame:
     """``results`` with ``suppressed`` added; suppressed cells have null value, n and ``hide``.
 
     The rows keep their order and every other column. ``hide`` names further numeric columns
-    that would reveal a hidden cell (e.g. ``numerator``, ``denominator``).
+    that would reveal a hidden cell (e.g. ``numerator``, ``denominator``). ``hide_margins``
+    False: a line whose people are all in hidden cells leaves its margin shown (a caller that
+    shows totals anyway: the hidden cells then reveal nothing the total does not).
     """
     _check(results, min_group_size, hide)
     # Windows over one integer (a partition's first row) are much cheaper than over strings.
@@ -111,7 +114,7 @@ def suppress_small_cells(
     while True:
         before = _hidden_count(frame)
         for family in (_SIBLING, _COMPANY):
-            frame = _protect(frame, family, min_group_size)
+            frame = _protect(frame, family, min_group_size, hide_margins)
         if _hidden_count(frame) == before:
             break
     hidden = pl.col(_HID)
@@ -185,7 +188,7 @@ def _company_part() -> pl.Expr:
     return pl.col("company").is_not_null() & pl.col("group_by").is_not_null() & has_margin
 
 
-def _protect(frame: pl.DataFrame, family: _Family, k: int) -> pl.DataFrame:
+def _protect(frame: pl.DataFrame, family: _Family, k: int, hide_margins: bool) -> pl.DataFrame:
     """``frame`` with the complements and margins of one kind of line hidden too.
 
     A line needs a complement when it is unsafe, or when its margin is hidden and the line
@@ -236,5 +239,6 @@ def _protect(frame: pl.DataFrame, family: _Family, k: int) -> pl.DataFrame:
         & pl.col("__suppression_by_tie")
         & (pl.col(_ROW) == pl.col("__suppression_first"))
     )
-    newly = (complement | (margin & pl.col("__suppression_hide_margin"))).fill_null(False)
+    stuck = margin & pl.col("__suppression_hide_margin") & pl.lit(hide_margins)
+    newly = (complement | stuck).fill_null(False)
     return step.with_columns((hid | newly).alias(_HID)).select(frame.columns)

@@ -1,7 +1,7 @@
 from fastapi import FastAPI
 
 from jinji import audit as audit_trail
-from jinji import outbox
+from jinji import dataset_events, outbox
 from jinji.service import build_service
 from services.ingestion import audit, context, routes
 from services.ingestion.settings import IngestionSettings
@@ -16,12 +16,17 @@ def create_app(settings: IngestionSettings | None = None) -> FastAPI:
         routers=[routes.router],
         lifespans=[
             context.lifespan(settings),
-            # Audit events now; "dataset committed" messages wait for analytics' intake.
+            # Audit events, and "datasets changed" messages for analytics.
             outbox.relay_lifespan(
                 lambda app: outbox.Relay(
                     app.state.db,
                     audit.SOURCE,
-                    {"audit": audit_trail.deliverer(app.state.ingestion.audit)},
+                    {
+                        "audit": audit_trail.deliverer(app.state.ingestion.audit),
+                        dataset_events.DESTINATION: dataset_events.deliverer(
+                            app.state.ingestion.analytics
+                        ),
+                    },
                 )
             ),
         ],

@@ -280,6 +280,11 @@ async def delete_dataset(
             raise ApiError(404, "not_found", "No such dataset.")
 
         async def record(session: Any) -> None:
+            await store.announce_change(
+                session,
+                "dataset.deleted",
+                {"tenant_id": str(tenant_id), "kind": kind, "period": period},
+            )
             await audit.record(
                 session,
                 "dataset.deleted",

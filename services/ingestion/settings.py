@@ -8,11 +8,6 @@ class IngestionSettings(Settings):
     max_columns: int = Field(default=100, ge=1)
     max_xlsx_uncompressed_bytes: int = Field(default=1_000_000_000, ge=1024)
     max_xlsx_ratio: int = Field(default=100, ge=2)
-    # Tenant-admin (the tenant's group companies) and the audit log.
-    tenants_url: str | None = None  # default: the gateway the issuer is served from
+    # Ingestion's own service token, for the audit log and analytics.
     ingestion_client_id: str = "ingestion"
     ingestion_client_secret: SecretStr | None = None
-
-    @property
-    def resolved_tenants_url(self) -> str:
-        return self.tenants_url or self.issuer.removesuffix("/identity")

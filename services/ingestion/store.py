@@ -9,18 +9,17 @@ already made.
 from __future__ import annotations
 
 import hashlib
-import io
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import polars as pl
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jinji import outbox
+from jinji import dataset_events, outbox
+from jinji.datasets import parquet_bytes, version_aad
 from jinji.db import Database
-from jinji.keys import AssociatedData, Envelope
+from jinji.keys import Envelope
 from jinji.tenant_tables import dataset_versions, uploads
 from services.ingestion import audit
 from services.ingestion.validate import Validated
@@ -40,18 +39,6 @@ class Committed:
     upload_id: uuid.UUID
     versions: list[Version]
     existing: bool  # True: the same file was already committed; nothing new was stored
-
-
-def aad(tenant_id: uuid.UUID, kind: str, period: str, version: int) -> AssociatedData:
-    return AssociatedData(
-        str(tenant_id), "dataset_versions", "content_enc", f"{kind}/{period}/{version}"
-    )
-
-
-def parquet_bytes(frame: pl.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression="zstd")
-    return buffer.getvalue()
 
 
 async def _latest(s: AsyncSession, kind: str, period: str) -> Any:
@@ -116,7 +103,7 @@ async def commit(
             rows = validated.periods[period].height
             digest = hashlib.sha256(content).hexdigest()
             sealed = await envelope.encrypt(
-                str(tenant_id), content, aad(tenant_id, kind, period, number)
+                str(tenant_id), content, version_aad(tenant_id, kind, period, number)
             )
             await s.execute(
                 insert(dataset_versions).values(
@@ -141,13 +128,7 @@ async def commit(
                 ],
             }
             # Analytics recomputes from this message; its id makes the effect happen once.
-            await outbox.enqueue(
-                session,
-                source=audit.SOURCE,
-                destination="analytics",
-                topic="dataset.committed",
-                payload=payload,
-            )
+            await announce_change(session, "dataset.committed", payload)
             await audit.record(
                 session,
                 "upload.accepted",
@@ -159,6 +140,17 @@ async def commit(
 
         tx.platform_writes.append(announce)
     return Committed(upload_id, versions, existing=False)
+
+
+async def announce_change(session: AsyncSession, topic: str, payload: dict[str, Any]) -> None:
+    """Tell analytics, in the transaction of the change, that the tenant's datasets changed."""
+    await outbox.enqueue(
+        session,
+        source=audit.SOURCE,
+        destination=dataset_events.DESTINATION,
+        topic=topic,
+        payload=payload,
+    )
 
 
 async def record_rejection(

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
 import httpx
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends
 
 from jinji import audit as audit_trail
-from jinji.client import ServiceClient, ServiceTokenSource
+from jinji.client import ServiceClient, ServiceTokens
 from jinji.db import Database
 from jinji.keys import DekCache, Envelope, KeyProvider
 from jinji.runtime import key_provider, make_envelope
+from jinji.service import context_getter, context_lifespan
 from jinji.tenancy import platform_tenant_id
 from jinji.web import Lifespan
 from services.registry import SPECS
@@ -43,19 +42,12 @@ class TenantAdmin:
 
 
 def build(settings: TenantAdminSettings, db: Database, http: httpx.AsyncClient) -> TenantAdmin:
-    secret = settings.identity_client_secret
-
-    def tokens(audience: str, scope: str) -> ServiceTokenSource | None:
-        if secret is None:
-            return None
-        return ServiceTokenSource(
-            http,
-            f"{settings.resolved_identity_url}/oauth2/token",
-            settings.identity_client_id,
-            secret.get_secret_value(),
-            audience=audience,
-            scopes=[scope],
-        )
+    tokens = ServiceTokens(
+        http,
+        settings.token_url,
+        settings.identity_client_id,
+        settings.identity_client_secret,
+    )
 
     cache = DekCache(ttl=settings.dek_cache_ttl_s)
     return TenantAdmin(
@@ -70,27 +62,14 @@ def build(settings: TenantAdminSettings, db: Database, http: httpx.AsyncClient) 
             tokens(SPECS["identity"].audience, "identity:tenants"),
             service="identity",
         ),
-        audit=ServiceClient(
-            http,
-            settings.resolved_audit_url,
-            tokens(audit_trail.AUDIENCE, audit_trail.SCOPE),
-            service="audit_log",
-        ),
+        audit=audit_trail.client(http, settings, tokens),
     )
 
 
 def lifespan(settings: TenantAdminSettings) -> Lifespan:
-    @asynccontextmanager
-    async def run(app: FastAPI) -> AsyncIterator[None]:
-        app.state.tenant_admin = build(settings, app.state.db, app.state.http)
-        yield
-
-    return run
+    return context_lifespan(
+        "tenant_admin", lambda app: build(settings, app.state.db, app.state.http)
+    )
 
 
-def get_context(request: Request) -> TenantAdmin:
-    ctx: TenantAdmin = request.app.state.tenant_admin
-    return ctx
-
-
-ContextDep = Annotated[TenantAdmin, Depends(get_context)]
+ContextDep = Annotated[TenantAdmin, Depends(context_getter("tenant_admin", TenantAdmin))]

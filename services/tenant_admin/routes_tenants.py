@@ -174,21 +174,42 @@ async def _companies(ctx: TenantAdmin, tenant_id: uuid.UUID) -> list[dict[str, s
         return [{"code": c, "name": n} for c, n in rows]
 
 
+async def _readable_tenant(ctx: TenantAdmin, principal: Principal, tenant_id: uuid.UUID) -> Any:
+    """The tenant for its own users and operators (as _visible_tenant), and for other services
+    holding scope ``tenants:read`` while it is active."""
+    if not principal.is_service:
+        return await _visible_tenant(ctx, principal, tenant_id)
+    if "tenants:read" not in principal.scopes:
+        raise Forbidden("Missing required scope.")
+    async with ctx.db.transaction() as s:
+        row = (await s.execute(select(tenants).where(tenants.c.id == tenant_id))).first()
+    if row is None or row.status != "active" or row.slug == PLATFORM_TENANT_SLUG:
+        raise ApiError(404, "tenant_not_found", "No such tenant.")
+    return row
+
+
 @router.get("/v1/tenants/{tenant_id}/companies", tags=["tenants"])
 async def list_companies(
     tenant_id: uuid.UUID, principal: CurrentPrincipal, ctx: ContextDep
 ) -> dict[str, Any]:
     """For the tenant's users and for other services (scope ``tenants:read``)."""
-    if principal.is_service:
-        if "tenants:read" not in principal.scopes:
-            raise Forbidden("Missing required scope.")
-        async with ctx.db.transaction() as s:
-            status = await s.scalar(select(tenants.c.status).where(tenants.c.id == tenant_id))
-        if status != "active":
-            raise ApiError(404, "tenant_not_found", "No such tenant.")
-    else:
-        await _visible_tenant(ctx, principal, tenant_id)
+    await _readable_tenant(ctx, principal, tenant_id)
     return {"tenant_id": str(tenant_id), "companies": await _companies(ctx, tenant_id)}
+
+
+@router.get("/v1/tenants/{tenant_id}/settings", tags=["tenants"])
+async def tenant_settings(
+    tenant_id: uuid.UUID, principal: CurrentPrincipal, ctx: ContextDep
+) -> dict[str, Any]:
+    """What the other services apply for the tenant: its fiscal year, the minimum group size
+    of dashboard breakdowns, its companies (the tenant's users and scope ``tenants:read``)."""
+    row = await _readable_tenant(ctx, principal, tenant_id)
+    return {
+        "tenant_id": str(tenant_id),
+        "fiscal_year_start_month": row.fiscal_year_start_month,
+        "min_group_size": row.min_group_size,
+        "companies": await _companies(ctx, tenant_id),
+    }
 
 
 @router.patch("/v1/tenants/{tenant_id}", tags=["tenants"])

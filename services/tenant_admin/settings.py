@@ -5,7 +5,6 @@ from jinji.config import Settings
 
 class TenantAdminSettings(Settings):
     # Identity's internal API, called with tenant-admin's own service token.
-    identity_url: str | None = None  # default: the issuer URL
     identity_client_id: str = "tenant-admin"
     identity_client_secret: SecretStr | None = None
     # 12.1.2: changes and maintenance are announced at least this long before they start.
@@ -14,7 +13,3 @@ class TenantAdminSettings(Settings):
     lifecycle_interval_s: float = Field(default=60.0, gt=0)
     # Deliver webhooks to hosts resolving to internal addresses (local test receivers only).
     webhook_allow_internal: bool = False
-
-    @property
-    def resolved_identity_url(self) -> str:
-        return self.identity_url or self.issuer

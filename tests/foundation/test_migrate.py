@@ -34,7 +34,14 @@ from jinji.migrate import (
 
 MIGRATIONS = REPO_ROOT / "migrations"
 TENANT_HEAD = head_revision(MIGRATIONS, "tenant")
-TENANT_TABLES = {"alembic_version", "uploads", "dataset_versions"}
+TENANT_TABLES = {
+    "alembic_version",
+    "uploads",
+    "dataset_versions",
+    "analytics_results",
+    "analytics_events",
+    "dashboard_access",
+}
 FLEET_SIZE = 20
 WORKERS = 2
 

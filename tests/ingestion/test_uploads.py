@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import uuid
-from dataclasses import dataclass
 
 import httpx
 import openpyxl
@@ -14,12 +13,13 @@ import polars as pl
 import pytest
 from sqlalchemy import func, select
 
+from jinji import datasets
 from jinji.keys import DekCache
 from jinji.runtime import make_envelope
 from jinji.tenant_tables import dataset_versions, uploads
 from services.ingestion import store
+from tests.conftest import Provisioned
 
-PASS = "the tenant's passphrase"
 EMPLOYEES_JA = (
     "社員番号,会社コード,部署,性別,生年月日,入社日,退職日,退職理由,雇用形態,管理職,等級\r\n"
     "E0001,HQ,営業部,男,昭和60年4月1日,2010/4/1,,,正社員,○,G3\r\n"
@@ -28,59 +28,25 @@ EMPLOYEES_JA = (
 )
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+COMPANIES = {"HQ": "本社", "SUB1": "子会社"}
 
 
-@dataclass
-class Tenant:
-    id: str
-    slug: str
-    admin: dict[str, str]
-
-
-def _login(http, stack, slug: str, username: str, password: str) -> dict[str, str]:
-    step = http.post(
-        stack.url("/v1/login"), json={"tenant": slug, "username": username, "password": password}
-    ).json()
-    if step.get("challenge") == "password_change":
-        step = http.post(
-            stack.url("/v1/login/challenge"),
-            json={"challenge_token": step["challenge_token"], "new_password": PASS},
-        ).json()
-    return bearer(step["access_token"])
-
-
-def _tenant(http, stack, operator) -> Tenant:
-    slug = f"hr{uuid.uuid4().hex[:6]}"
-    created = http.post(
-        stack.tenants_url("/v1/tenants"),
-        headers=operator,
-        json={
-            "slug": slug,
-            "name": "人事テスト",
-            "seats": 20,
-            "mfa_required": False,
-            "companies": [{"code": "HQ", "name": "本社"}, {"code": "SUB1", "name": "子会社"}],
-        },
-    ).json()
-    admin = _login(http, stack, slug, "admin", created["initial_admin"]["one_time_password"])
-    return Tenant(created["id"], slug, admin)
+def _tenant(http, stack, operator) -> Provisioned:
+    return stack.provision(http, operator, COMPANIES)
 
 
 @pytest.fixture(scope="module")
-def tenant(stack, operator) -> Tenant:
+def tenant(stack, operator) -> Provisioned:
     with httpx.Client(timeout=30) as http:
         return _tenant(http, stack, operator)
 
 
 def upload(http, stack, headers, content: bytes, filename: str, kind: str, **form):
-    return http.post(
-        stack.ingestion_url("/v1/uploads"),
-        headers=headers,
-        files={"file": (filename, content)},
-        data={"kind": kind, **form},
-    )
+    return stack.upload(http, headers, content, filename, kind, **form)
+
+
+def _login(http, stack, slug: str, username: str, password: str) -> dict[str, str]:
+    return stack.login(http, slug, username, password)
 
 
 def test_cp932_japanese_employees_then_idempotent_then_new_version(stack, http, tenant) -> None:
@@ -126,7 +92,7 @@ async def test_stored_dataset_is_ciphertext_and_decrypts_to_normalised_rows(
         assert plain not in stored
     envelope = make_envelope(stack.tenant_admin_settings, stack.db, DekCache(ttl=0))
     parquet = await envelope.decrypt(
-        str(tenant_id), stored, store.aad(tenant_id, "employees", "2024-05", row.version)
+        str(tenant_id), stored, datasets.version_aad(tenant_id, "employees", "2024-05", row.version)
     )
     frame = pl.read_parquet(io.BytesIO(parquet))
     first = frame.filter(pl.col("employee_id") == "E0001").row(0, named=True)

@@ -124,6 +124,7 @@ ENDPOINTS = [
     ("GET", "/v1/tenants/{a}", None, {"viewer", "data_updater", "group_viewer"}),
     ("PATCH", "/v1/tenants/{a}", {"min_group_size": 7}, set()),
     ("GET", "/v1/tenants/{a}/companies", None, {"viewer", "data_updater", "group_viewer"}),
+    ("GET", "/v1/tenants/{a}/settings", None, {"viewer", "data_updater", "group_viewer"}),
     ("GET", "/v1/tenants/{a}/assets", None, set()),
     ("POST", "/v1/tenants/{a}/terminate", {}, set()),
     ("GET", "/v1/tenants/{a}/deletion-certificate", None, set()),
@@ -174,6 +175,7 @@ def test_refused_without_leaking(world: World, stack, http, caller, method, path
         ("GET", "/v1/tenants/{c}", None),
         ("PATCH", "/v1/tenants/{c}", {"min_group_size": 7}),
         ("GET", "/v1/tenants/{c}/companies", None),
+        ("GET", "/v1/tenants/{c}/settings", None),
         ("GET", "/v1/tenants/{c}/assets", None),
     ],
 )

@@ -484,3 +484,22 @@ def test_a_hundred_thousand_cells() -> None:
     out = suppress_small_cells(results)
     assert out.height == results.height
     assert out["suppressed"].sum() > results.filter(pl.col("n").is_between(1, 4)).height
+
+
+def test_margins_can_be_left_to_the_caller() -> None:
+    # One department holds the whole company: its cell is hidden, and with hide_margins False
+    # the company total stays shown (it reveals nothing more than the hidden line's sum).
+    frame = pl.DataFrame(
+        {
+            "metric": ["headcount"] * 2,
+            "period": ["2024-04"] * 2,
+            "company": ["SUB1"] * 2,
+            "group_by": [None, "department"],
+            "group": [None, "開発部"],
+            "value": [2.0, 2.0],
+            "n": [2, 2],
+        }
+    )
+    shown = suppress_small_cells(frame, 5, hide_margins=False)
+    assert shown["suppressed"].to_list() == [False, True]
+    assert suppress_small_cells(frame, 5)["suppressed"].to_list() == [True, True]

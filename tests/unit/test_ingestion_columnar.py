@@ -272,7 +272,11 @@ def test_cp932_after_an_ascii_start(tmp_path: Path) -> None:
 
 
 def test_header_errors_and_a_later_quote(tmp_path: Path) -> None:
-    lines = ["社員番号,会社,年度,性別,雇用形態,年収", "E1,C01,2023,男,正社員,1", 'E2,"C01",2023,男,正社員,1']
+    lines = [
+        "社員番号,会社,年度,性別,雇用形態,年収",
+        "E1,C01,2023,男,正社員,1",
+        'E2,"C01",2023,男,正社員,1',
+    ]
     path = write(tmp_path, "hq.csv", lines, "utf-8")
     assert same(path, "payroll", fast=False)[0] == "invalid"
 
