@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import polars as pl
 from fastapi import Depends, Query, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from jinji.errors import ApiError, Forbidden
@@ -329,11 +329,34 @@ async def put_access(key: str, body: AccessIn, principal: Admin, ctx: ContextDep
                 actor=("user", principal.subject),
                 tenant_id=tenant_id,
                 target=("dashboard", key),
-                details={"roles": roles, "users": len(users)},
+                details={"roles": " ".join(roles), "users": len(users)},
             )
 
         tx.platform_writes.append(record)
     return {"dashboard": key, **Rule(tuple(roles), tuple(users), custom=True).as_dict()}
+
+
+@router.delete("/v1/dashboards/{key}/access", tags=["access rules"])
+async def reset_access(key: str, principal: Admin, ctx: ContextDep) -> dict[str, Any]:
+    """Back to the dashboard's default rule."""
+    board = _board(key)
+    tenant_id = access.tenant_of(principal)
+    async with ctx.db.tenant_transaction(tenant_id) as tx:
+        await tx.session.execute(
+            delete(dashboard_access).where(dashboard_access.c.dashboard == key)
+        )
+
+        async def record(session: Any) -> None:
+            await audit.record(
+                session,
+                "dashboard_access.reset",
+                actor=("user", principal.subject),
+                tenant_id=tenant_id,
+                target=("dashboard", key),
+            )
+
+        tx.platform_writes.append(record)
+    return {"dashboard": key, **Rule(board.default_roles, (), custom=False).as_dict()}
 
 
 # --- disclosure ---------------------------------------------------------------------------

@@ -8,21 +8,13 @@ the field.
 
 from __future__ import annotations
 
-import json
-import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-CODE = r"[A-Za-z0-9_.:/+=#-]+"
-_CODE_RE = re.compile(rf"^{CODE}$")
-_CODES_RE = re.compile(rf"^{CODE}( {CODE})*$")
-_EMAIL_RE = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
-# Detail keys whose value is a list of codes separated by spaces.
-LIST_KEYS = frozenset({"amr", "roles", "scopes", "companies", "tenants"})
-MAX_DETAILS_BYTES = 4096
+from jinji.audit import CODE, check_details
 
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=rf"^{CODE}$")]
 Action = Annotated[
@@ -63,26 +55,8 @@ class EventIn(BaseModel):
     @field_validator("details")
     @classmethod
     def ids_and_codes_only(cls, details: dict[str, Any]) -> dict[str, Any]:
-        if len(json.dumps(details, ensure_ascii=False).encode()) > MAX_DETAILS_BYTES:
-            raise ValueError("details exceed 4 KB")
-        for key, value in details.items():
-            if not _CODE_RE.match(key) or len(key) > 64:
-                raise ValueError(f"details.{key}: not a valid key")
-            check_value(key, value)
+        check_details(details)
         return details
-
-
-def check_value(key: str, value: Any) -> None:
-    """Refuse anything that could be personal data; the message names the field."""
-    if value is None or isinstance(value, bool | int | float):
-        return
-    if not isinstance(value, str):
-        raise ValueError(f"details.{key}: nested values are not allowed (flat JSON only)")
-    if _EMAIL_RE.search(value):
-        raise ValueError(f"details.{key}: looks like an email address (ids only)")
-    pattern = _CODES_RE if key in LIST_KEYS else _CODE_RE
-    if len(value) > 512 or not (value == "" or pattern.match(value)):
-        raise ValueError(f"details.{key}: free text is not allowed (ids and codes only)")
 
 
 class Batch(BaseModel):

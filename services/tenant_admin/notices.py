@@ -190,7 +190,7 @@ async def publish(
                 "severity": draft.severity,
                 "tenants": "all"
                 if draft.tenant_ids is None
-                else [str(t) for t in draft.tenant_ids],
+                else " ".join(str(t) for t in draft.tenant_ids),
             },
         )
         await _enqueue_webhooks(s, describe(row, operator=False), draft.tenant_ids)

@@ -70,6 +70,7 @@ class World:
     tenant: Provisioned
     group_viewer: dict[str, str]
     sub1_viewer: dict[str, str]
+    updater: dict[str, str]
     other_admin: dict[str, str]
 
 
@@ -88,8 +89,9 @@ def world(stack, operator) -> World:
             assert made.status_code == 201, made.text
         group_viewer = stack.add_user(http, tenant, "board", ["group_viewer"])
         sub1_viewer = stack.add_user(http, tenant, "sub1", ["viewer"], ["SUB1"])
+        updater = stack.add_user(http, tenant, "updater", ["data_updater"], ["HQ"])
         other = stack.provision(http, operator, {"HQ": "別会社"})
-        return World(tenant, group_viewer, sub1_viewer, other.admin)
+        return World(tenant, group_viewer, sub1_viewer, updater, other.admin)
 
 
 def get(http, stack, headers, path, **params):
@@ -282,6 +284,32 @@ def test_dashboard_has_every_widget_and_exports(stack, http, world) -> None:
     assert ["headcount", "headcount", "2024-04", "consolidated", "", "", "7.0", "7"] in rows
 
 
+ALL_BOARDS = {"overview", "workforce", "diversity", "turnover", "working_hours", "disclosure"}
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("tenant_admin", ALL_BOARDS),
+        ("group_viewer", ALL_BOARDS),
+        ("viewer", ALL_BOARDS - {"disclosure"}),
+        ("data_updater", ALL_BOARDS - {"disclosure"}),
+    ],
+)
+def test_which_role_sees_which_dashboard(stack, http, world, role, expected) -> None:
+    headers = {
+        "tenant_admin": world.tenant.admin,
+        "group_viewer": world.group_viewer,
+        "viewer": world.sub1_viewer,
+        "data_updater": world.updater,
+    }[role]
+    listed = get(http, stack, headers, "/v1/dashboards").json()["dashboards"]
+    assert {d["key"] for d in listed} == expected
+    for key in ALL_BOARDS:
+        status = get(http, stack, headers, f"/v1/dashboards/{key}", fiscal_year=2024).status_code
+        assert status == (200 if key in expected else 404), (role, key)
+
+
 def test_access_rules_narrow_a_dashboard(stack, http, world) -> None:
     admin = world.tenant.admin
     default = get(http, stack, admin, "/v1/dashboards/workforce/access").json()
@@ -309,6 +337,36 @@ def test_access_rules_narrow_a_dashboard(stack, http, world) -> None:
         json={"roles": [], "users": []},
     )
     assert not_admin.status_code == 403
+    reset = http.delete(stack.analytics_url("/v1/dashboards/workforce/access"), headers=admin)
+    assert reset.json()["custom"] is False
+    assert get(http, stack, world.sub1_viewer, "/v1/dashboards/workforce").status_code == 200
+
+
+async def test_views_exports_and_rule_changes_are_audited(stack, http, world) -> None:
+    wanted = {
+        "analytics.dashboard.viewed",
+        "analytics.dashboard.exported",
+        "analytics.disclosure.viewed",
+        "analytics.disclosure.exported",
+        "analytics.dashboard_access.changed",
+        "analytics.dashboard_access.reset",
+    }
+    deadline = time.monotonic() + 20
+    while True:
+        found = http.get(
+            stack.audit_url("/v1/events"),
+            headers=world.tenant.admin,
+            params={"action_prefix": "analytics.", "limit": 1000},
+        )
+        assert found.status_code == 200, found.text
+        actions = {e["action"] for e in found.json()["events"]}
+        if wanted <= actions or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.3)
+    assert wanted <= actions
+    for event in found.json()["events"]:  # ids and counts only: no figures, no HR data
+        assert "営業部" not in str(event)
+        assert "92.3" not in str(event)
 
 
 def test_another_tenant_sees_none_of_it(stack, http, world) -> None:
