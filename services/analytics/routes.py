@@ -110,18 +110,17 @@ async def metric_series(
 # --- dashboards ---------------------------------------------------------------------------
 
 
-async def _rule(ctx: Analytics, tenant_id: uuid.UUID, board: Dashboard) -> Rule:
+async def _rules(ctx: Analytics, tenant_id: uuid.UUID) -> dict[str, Rule]:
+    """Every dashboard's rule: the one a tenant admin set, or its default."""
     async with ctx.db.tenant_transaction(tenant_id) as tx:
-        row = (
-            await tx.session.execute(
-                select(dashboard_access.c.roles, dashboard_access.c.users).where(
-                    dashboard_access.c.dashboard == board.key
-                )
-            )
-        ).first()
-    if row is None:
-        return Rule(board.default_roles, (), custom=False)
-    return Rule(tuple(row.roles), tuple(row.users), custom=True)
+        rows = await tx.session.execute(
+            select(dashboard_access.c.dashboard, dashboard_access.c.roles, dashboard_access.c.users)
+        )
+        custom = {r.dashboard: Rule(tuple(r.roles), tuple(r.users), custom=True) for r in rows}
+    return {
+        key: custom.get(key, Rule(board.default_roles, (), custom=False))
+        for key, board in DASHBOARDS.items()
+    }
 
 
 def _board(key: str) -> Dashboard:
@@ -133,7 +132,7 @@ def _board(key: str) -> Dashboard:
 
 async def _visible_board(ctx: Analytics, principal: Principal, key: str) -> Dashboard:
     board = _board(key)
-    rule = await _rule(ctx, access.tenant_of(principal), board)
+    rule = (await _rules(ctx, access.tenant_of(principal)))[key]
     if not access.may_view(rule, principal, needs_pay=board.pay):
         # Looks like a missing dashboard: who may see what is not the caller's business.
         raise ApiError(404, "dashboard_not_found", "No such dashboard.", {"dashboard": key})
@@ -146,13 +145,14 @@ def _title(ja: str, en: str) -> dict[str, str]:
 
 @router.get("/v1/dashboards", tags=["dashboards"])
 async def list_dashboards(principal: Member, ctx: ContextDep) -> dict[str, Any]:
-    tenant_id = access.tenant_of(principal)
-    visible = []
-    for board in DASHBOARDS.values():
-        rule = await _rule(ctx, tenant_id, board)
-        if access.may_view(rule, principal, needs_pay=board.pay):
-            visible.append({"key": board.key, "title": _title(board.title_ja, board.title_en)})
-    return {"dashboards": visible}
+    rules = await _rules(ctx, access.tenant_of(principal))
+    return {
+        "dashboards": [
+            {"key": board.key, "title": _title(board.title_ja, board.title_en)}
+            for board in DASHBOARDS.values()
+            if access.may_view(rules[board.key], principal, needs_pay=board.pay)
+        ]
+    }
 
 
 def _widget_periods(widget: Widget, shown: pl.DataFrame, months: list[str], year: int) -> list[str]:
@@ -291,8 +291,8 @@ class AccessIn(BaseModel):
 
 @router.get("/v1/dashboards/{key}/access", tags=["access rules"])
 async def get_access(key: str, principal: Admin, ctx: ContextDep) -> dict[str, Any]:
-    board = _board(key)
-    rule = await _rule(ctx, access.tenant_of(principal), board)
+    _board(key)
+    rule = (await _rules(ctx, access.tenant_of(principal)))[key]
     return {"dashboard": key, **rule.as_dict()}
 
 
