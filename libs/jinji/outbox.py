@@ -90,18 +90,35 @@ def http_deliverer(
     client: ServiceClient, path: str, render: Callable[[Message], dict[str, Any]]
 ) -> Deliverer:
     """Delivers a batch as ``POST path {"events": [render(m) …]}`` to an intake that answers
-    ``{"accepted": [ids]}`` and is idempotent on the id (a batch sent twice acts once)."""
+    ``{"accepted": [ids]}`` and is idempotent on the id (a batch sent twice acts once).
+
+    An intake refuses a whole batch (422) for one bad message: the batch is then split in
+    halves until the message it refuses is alone, so one bad message waits (and shows in
+    ``last_error`` and the delivery lag) without holding back the others.
+    """
 
     async def deliver(batch: Sequence[Message]) -> set[uuid.UUID]:
         response = await client.request(
             "POST", path, json={"events": [render(m) for m in batch]}, idempotent=True
         )
+        if response.status_code == 422 and len(batch) > 1:
+            middle = len(batch) // 2
+            acked: set[uuid.UUID] = set()
+            for half in (batch[:middle], batch[middle:]):
+                with suppress(Refused):
+                    acked |= await deliver(half)
+            return acked
         if response.status_code != 200:
             code = response.json().get("error", {}).get("code") if response.content else None
-            raise RuntimeError(f"{client.service} answered {response.status_code} {code}")
+            failure = Refused if response.status_code == 422 else RuntimeError
+            raise failure(f"{client.service} answered {response.status_code} {code}")
         return {uuid.UUID(i) for i in response.json()["accepted"]}
 
     return deliver
+
+
+class Refused(Exception):
+    """The receiver refused a message as invalid: retrying it unchanged will not help."""
 
 
 async def enqueue(

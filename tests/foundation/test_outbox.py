@@ -15,6 +15,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jinji import outbox
+from jinji.client import ServiceClient
 from jinji.db import Database
 
 
@@ -32,7 +33,10 @@ class Receiver:
         if self.down:
             return JSONResponse({"error": "unavailable"}, status_code=503)
         await asyncio.sleep(self.delay_s)
-        ids = [e["id"] for e in (await request.json())["events"]]
+        return await self.events_from((await request.json())["events"])
+
+    async def events_from(self, events: list[dict[str, object]]) -> JSONResponse:
+        ids = [str(e["id"]) for e in events]
         for event_id in ids:
             self.seen[event_id] = self.seen.get(event_id, 0) + 1
         return JSONResponse({"accepted": ids})
@@ -171,3 +175,44 @@ async def test_message_for_another_destination_waits_untouched(
         ).one()
     # Not retried, not failed: it waits for the relay that delivers to the audit log.
     assert tuple(waiting) == (0, None)
+
+
+async def test_one_refused_message_does_not_hold_back_the_others(
+    db: Database, live_server, source: str
+) -> None:
+    receiver = Receiver()
+    refused_batches: list[int] = []
+
+    async def strict(request: Request) -> JSONResponse:
+        events = (await request.json())["events"]
+        if any(e.get("bad") for e in events):  # like the audit log: the whole batch is refused
+            refused_batches.append(len(events))
+            return JSONResponse({"error": {"code": "invalid_event"}}, status_code=422)
+        return await receiver.events_from(events)
+
+    app = FastAPI()
+    app.post("/events")(strict)
+    async with db.transaction() as s:
+        for n in range(7):
+            await outbox.enqueue(
+                s, source=source, destination="audit", topic="t", payload={"n": n, "bad": n == 4}
+            )
+    with live_server(app) as url:
+        async with httpx.AsyncClient() as http:
+            client = ServiceClient(http, url, None, service="receiver")
+            deliver = outbox.http_deliverer(
+                client, "/events", lambda m: {"id": str(m.id), **m.payload}
+            )
+            relay = outbox.Relay(db, source, {"audit": deliver})
+            assert await relay.run_once() == 6
+    assert sorted(receiver.seen.values()) == [1] * 6
+    assert refused_batches[0] == 7  # then halves, down to the bad message alone
+    async with db.transaction() as s:
+        left = (
+            await s.execute(
+                select(outbox.messages.c.payload, outbox.messages.c.last_error).where(
+                    outbox.messages.c.source == source, outbox.messages.c.delivered_at.is_(None)
+                )
+            )
+        ).all()
+    assert [(payload["n"], error) for payload, error in left] == [(4, "1 of 7 not acknowledged")]
