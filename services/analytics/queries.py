@@ -15,10 +15,32 @@ import polars as pl
 
 from jinji.errors import ApiError
 from services.analytics.access import Scope
-from services.analytics.metrics import CATALOG, Metric
+from services.analytics.metrics import CATALOG, RESULT_SCHEMA, Metric
+
+_EMPTY = pl.Schema({**RESULT_SCHEMA, "suppressed": pl.Boolean()})
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 MAX_MONTHS = 120
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A tenant's suppressed results split by metric: a query reads one metric's rows."""
+
+    by_metric: dict[str, pl.DataFrame]
+    latest_month: str | None  # the latest month with any figure
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame) -> Shown:
+        months = frame.filter(pl.col("period").str.len_chars() == 7).get_column("period")
+        return cls(
+            {str(key[0]): part for key, part in frame.partition_by("metric", as_dict=True).items()},
+            None if months.is_empty() else str(months.max()),
+        )
+
+    def metric(self, key: str) -> pl.DataFrame:
+        found = self.by_metric.get(key)
+        return found if found is not None else pl.DataFrame(schema=_EMPTY)
 
 
 @dataclass(frozen=True)
@@ -76,10 +98,9 @@ def check_group_by(metric: Metric, group_by: str | None) -> None:
         )
 
 
-def select(shown: pl.DataFrame, query: Query, scope: Scope) -> pl.DataFrame:
+def select(shown: Shown, query: Query, scope: Scope) -> pl.DataFrame:
     """The query's cells the caller may see, ordered by period, company (group last), group."""
-    frame = shown.filter(
-        pl.col("metric") == query.metric.key,
+    frame = shown.metric(query.metric.key).filter(
         pl.col("period").is_in(query.periods),
         pl.col("group_by").is_null()
         if query.group_by is None

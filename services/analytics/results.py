@@ -27,8 +27,22 @@ from jinji.db import Database
 from jinji.keys import AssociatedData, Envelope
 from jinji.tenant_tables import analytics_results, dataset_versions
 from services.analytics.metrics import Datasets, compute_all
+from services.analytics.queries import Shown
 from services.analytics.suppression import suppress_small_cells
 from services.analytics.tenant_settings import TenantSettings
+
+
+def _suppressed(raw: pl.DataFrame, min_group_size: int) -> Shown:
+    return Shown.of(
+        suppress_small_cells(
+            raw,
+            min_group_size,
+            hide=("numerator", "denominator"),
+            # Totals per company and for the group are shown whatever their size (only
+            # breakdown cells are suppressed): a line hidden whole adds nothing to its total.
+            hide_margins=False,
+        )
+    )
 
 
 @dataclass(frozen=True, order=True)
@@ -86,26 +100,18 @@ class Results:
         self._capacity = capacity
         self._memory: OrderedDict[uuid.UUID, tuple[str, pl.DataFrame]] = OrderedDict()
         # The suppressed results per tenant: (fingerprint, min_group_size, frame).
-        self._shown: dict[uuid.UUID, tuple[str, int, pl.DataFrame]] = {}
+        self._shown: dict[uuid.UUID, tuple[str, int, Shown]] = {}
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
 
-    async def shown(self, tenant_id: uuid.UUID, settings: TenantSettings) -> pl.DataFrame:
+    async def shown(self, tenant_id: uuid.UUID, settings: TenantSettings) -> Shown:
         """The current results with small breakdown cells suppressed (see suppression)."""
         wanted, raw = await self._current(tenant_id, settings.fiscal_year_start)
         entry = self._shown.get(tenant_id)
         if entry is not None and entry[0] == wanted and entry[1] == settings.min_group_size:
             return entry[2]
-        frame = await asyncio.to_thread(
-            suppress_small_cells,
-            raw,
-            settings.min_group_size,
-            hide=("numerator", "denominator"),
-            # Totals per company and for the group are shown whatever their size (only
-            # breakdown cells are suppressed): a line hidden whole adds nothing to its total.
-            hide_margins=False,
-        )
-        self._shown[tenant_id] = (wanted, settings.min_group_size, frame)
-        return frame
+        shown = await asyncio.to_thread(_suppressed, raw, settings.min_group_size)
+        self._shown[tenant_id] = (wanted, settings.min_group_size, shown)
+        return shown
 
     async def current(self, tenant_id: uuid.UUID, fiscal_year_start: int) -> pl.DataFrame:
         """The results of the tenant's datasets as they are now (computed if need be)."""

@@ -55,12 +55,11 @@ def _company(scope: Scope, settings: TenantSettings, company: str | None) -> str
     return company
 
 
-def _latest_fiscal_year(shown: pl.DataFrame, start: int) -> int:
-    months = shown.filter(pl.col("period").str.len_chars() == 7).get_column("period")
-    if months.is_empty():
+def _latest_fiscal_year(shown: queries.Shown, start: int) -> int:
+    if shown.latest_month is None:
         today = dt.date.today()
         return int(fiscal_year_of_month(f"{today.year:04d}-{today.month:02d}", start))
-    return int(fiscal_year_of_month(str(months.max()), start))
+    return int(fiscal_year_of_month(shown.latest_month, start))
 
 
 # --- metrics ------------------------------------------------------------------------------
@@ -155,16 +154,18 @@ async def list_dashboards(principal: Member, ctx: ContextDep) -> dict[str, Any]:
     }
 
 
-def _widget_periods(widget: Widget, shown: pl.DataFrame, months: list[str], year: int) -> list[str]:
+def _widget_periods(
+    widget: Widget, shown: queries.Shown, months: list[str], year: int
+) -> list[str]:
     if widget.span == "months":
         return months
     if widget.span == "year":
         return [str(year)]
     if widget.span == "year_end":
         return [months[-1]]
-    present = shown.filter(
-        pl.col("metric") == widget.metric, pl.col("period").is_in(months)
-    ).get_column("period")
+    present = (
+        shown.metric(widget.metric).filter(pl.col("period").is_in(months)).get_column("period")
+    )
     return [] if present.is_empty() else [str(present.max())]
 
 
