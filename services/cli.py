@@ -19,6 +19,7 @@ from jinji.config import Settings
 from jinji.db import async_url
 from jinji.migrate import migrate_all
 from jinji.tenancy import quote_ident
+from services.backup import cli as backup_cli
 from services.registry import SPECS
 
 DATABASE_NAME = "jinji"
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         "rotate-signing-key",
         help="make a new token signing key current (the scheduled job; audited)",
     )
+    backup_cli.add_parser(sub)
 
     args = parser.parse_args(argv)
     settings = Settings()
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(cmd_purge())
     if args.command == "rotate-signing-key":
         return asyncio.run(cmd_rotate_signing_key())
+    if args.command == "backup":
+        return backup_cli.main(args)
     return cmd_migrate(settings, args.workers)
 
 

@@ -40,6 +40,7 @@ CONTROL_COMPONENTS: tuple[tuple[str, str], ...] = (
     ("tenancy", "tenancy"),
     ("identity", "identity"),
     ("audit", "audit"),
+    ("backup", "backup"),
 )
 TENANT_COMPONENT = "tenant"
 BATCH_SIZE = 25

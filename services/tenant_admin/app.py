@@ -3,6 +3,7 @@ from fastapi import FastAPI
 from jinji import audit as audit_trail
 from jinji import outbox
 from jinji.service import build_service
+from services.backup import metrics as backup_metrics
 from services.registry import SPECS
 from services.tenant_admin import (
     context,
@@ -24,6 +25,8 @@ def create_app(settings: TenantAdminSettings | None = None) -> FastAPI:
         lifespans=[
             context.lifespan(settings),
             lifecycle.lifespan,
+            # Backups run as CronJobs; tenant-admin exports their recorded results.
+            backup_metrics.lifespan,
             outbox.relay_lifespan(
                 lambda app: outbox.Relay(
                     app.state.db,

@@ -1,0 +1,3 @@
+from jinji.migrate import run_env
+
+run_env()
