@@ -20,7 +20,16 @@ $(VENV)/.synced: pyproject.toml uv.lock
 run: install
 	$(BIN)/jinji up --port $(PORT)
 
-test: install
+# The chart tests (tests/chart) run Debian's Prometheus (prometheus, promtool) and
+# postgres_exporter, each on a free loopback port of its own. Installed only when missing.
+DEBIAN_TEST_TOOLS := /usr/bin/promtool /usr/bin/prometheus /usr/bin/prometheus-postgres-exporter
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(DEBIAN_TEST_TOOLS) &:
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+		prometheus prometheus-postgres-exporter >/dev/null
+
+test: install $(DEBIAN_TEST_TOOLS)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Speed figures, each a ratio to a baseline measured in the same run.
