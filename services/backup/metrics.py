@@ -81,6 +81,7 @@ async def refresh(db: Database) -> None:
 
 
 REFRESH_INTERVAL_S = 30.0
+REFRESH_TIMEOUT_S = 5.0
 
 
 def lifespan(app: FastAPI) -> contextlib.AbstractAsyncContextManager[None]:
@@ -89,15 +90,21 @@ def lifespan(app: FastAPI) -> contextlib.AbstractAsyncContextManager[None]:
         stop = asyncio.Event()
         db: Database = app.state.db
 
+        async def once() -> None:
+            try:
+                await asyncio.wait_for(refresh(db), REFRESH_TIMEOUT_S)
+            except Exception:  # database down, or not migrated yet: next round
+                log.warning("backup metrics refresh failed", exc_info=True)
+
         async def loop() -> None:
             while not stop.is_set():
-                try:
-                    await refresh(db)
-                except Exception:  # database down, or not migrated yet: next round
-                    log.warning("backup metrics refresh failed", exc_info=True)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), REFRESH_INTERVAL_S)
+                if not stop.is_set():
+                    await once()
 
+        # Before serving: the first scrape already has the recorded figures.
+        await once()
         task = asyncio.create_task(loop(), name="backup-metrics")
         try:
             yield

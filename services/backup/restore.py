@@ -38,6 +38,7 @@ from jinji.migrate import TENANT_COMPONENT, head_revision, migrate_all, upgrade_
 from services.backup import database, sealing
 from services.backup.errors import (
     BackupCorrupt,
+    BackupError,
     BackupNotFound,
     RestoreFailed,
     RestoreRefused,
@@ -74,10 +75,13 @@ def open_backup(store: Store, provider: KeyProvider, backup_id: str) -> Opened:
             f"backup {backup_id} does not exist in {store.description} or is incomplete"
         ) from None
     manifest, seal = parse(raw, backup_id)
-    key = sealing.unwrap_key(
-        provider, manifest.key.kek_ref, manifest.key.owner, manifest.key.wrapped_bytes()
-    )
-    check(manifest, seal, key)
+    try:
+        key = sealing.unwrap_key(
+            provider, manifest.key.kek_ref, manifest.key.owner, manifest.key.wrapped_bytes()
+        )
+        check(manifest, seal, key)
+    except BackupError as exc:
+        raise type(exc)(f"backup {backup_id}: {exc}") from None
     return Opened(manifest, key)
 
 
