@@ -52,6 +52,11 @@ async def _guarded(work: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, A
     except BackupError as exc:
         log.error("backup job failed", extra={"error": str(exc)})
         return {"ok": False, "error": str(exc)}
+    except Exception as exc:
+        # Unforeseen (the database unreachable, say): still a failed run, recorded and
+        # alerted on like any other, with the traceback in the log.
+        log.exception("backup job failed unexpectedly")
+        return {"ok": False, "error": f"unexpected {type(exc).__name__}: {exc}"[:2000]}
 
 
 async def run_backup(
@@ -95,6 +100,8 @@ async def run_backup(
         error=result.get("error"),
         details={k: v for k, v in result.items() if k in ("schemas", "tenants", "store")},
     )
+    if manifest is not None:
+        await records.record_contents(url, manifest, result.get("store", ""))
     if result["ok"] and prune_after:
         # As pgBackRest expires after each successful backup; a failed backup prunes nothing.
         result["prune"] = await run_prune(settings, clock=clock)
@@ -121,6 +128,7 @@ async def run_prune(
 
     result = await _guarded(work)
     if not dry_run:
+        await records.record_deleted(url, result.get("deleted", []), clock())
         await records.record(
             url,
             "prune",

@@ -12,6 +12,7 @@ from sqlalchemy.sql.expression import ColumnClause
 
 from jinji import tenancy
 from jinji.keys.sql_store import SqlDekStore
+from services.backup.records import backup_tenants, backups
 from services.tenant_admin import identity_api
 from services.tenant_admin.context import TenantAdmin
 
@@ -102,7 +103,17 @@ async def inventory(
             "kek": {"ref": kek_ref, "state": "active" if kek_ref else "none"},
             "deks": [{"version": d.version, "kek_ref": d.kek_ref} for d in deks],
         },
-        # Backups that contain the tenant are listed here once backups exist (see
-        # docs/architecture.md); today the platform keeps none.
-        "backups": [],
+        "backups": await _backups(ctx, tenant_id),
     }
+
+
+async def _backups(ctx: TenantAdmin, tenant_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Backups (still kept) that hold the tenant's schema, as `jinji backup run` recorded them."""
+    async with ctx.db.transaction() as s:
+        rows = await s.execute(
+            select(backups.c.id, backups.c.snapshot_at)
+            .join(backup_tenants, backup_tenants.c.backup_id == backups.c.id)
+            .where(backup_tenants.c.tenant_id == tenant_id, backups.c.deleted_at.is_(None))
+            .order_by(backups.c.snapshot_at)
+        )
+        return [{"id": r.id, "snapshot_at": r.snapshot_at.isoformat()} for r in rows]

@@ -189,7 +189,11 @@ async def _certify(ctx: TenantAdmin, tenant_id: uuid.UUID, job: str) -> None:
                 "key-encryption key destroyed; wrapped data keys deleted",
                 "group companies, webhooks and security reports deleted",
             ],
-            "retained": "audit events (ids only, no personal data)",
+            "retained": (
+                "audit events (ids only, no personal data); the backups listed in the "
+                "inventory until their retention ends, holding only ciphertext whose "
+                "key-encryption key is destroyed"
+            ),
         }
         kid, signature = await certificates.sign(s, ctx.envelope, platform, document)
         await s.execute(

@@ -198,6 +198,14 @@ async def test_a_backup_holds_each_schema_as_ciphertext_and_verifies(
     assert last.ok
     assert last.backup_id == manifest.id
     assert last.size_bytes == manifest.stored_bytes
+    # The tenant's asset inventory lists the backups that hold it (8.1.1).
+    async with httpx.AsyncClient(timeout=30) as client:
+        assets = await client.get(
+            world.stack.tenants_url(f"/v1/tenants/{world.a.id}/assets"), headers=world.a.admin
+        )
+    assert assets.status_code == 200, assets.text
+    assert manifest.id in [b["id"] for b in assets.json()["backups"]]
+
     # A tenant-admin starting now exports what the jobs recorded (its lifespan reads it).
     with live_server(create_tenant_admin(world.stack.tenant_admin_settings)) as base:
         async with httpx.AsyncClient() as client:
@@ -261,6 +269,14 @@ async def test_a_purged_tenant_comes_back_from_an_old_backup_only_as_ciphertext(
         assert ended.status_code == 200, ended.text
         ctx = tenant_admin_context.build(stack.tenant_admin_settings, stack.db, client)
         await lifecycle.purge(ctx, uuid.UUID(c.id))
+
+        # Its deletion certificate names the backups that still hold its ciphertext.
+        cert = await client.get(
+            stack.tenants_url(f"/v1/tenants/{c.id}/deletion-certificate"), headers=operator
+        )
+    document = cert.json()["certificate"]
+    assert world.first["backup"] in [b["id"] for b in document["deleted"]["backups"]]
+    assert "key-encryption key is destroyed" in document["retained"]
 
     # Restoring it in place is refused: there is nothing readable to bring back.
     refused = await jobs.run_restore(world.settings, tenant=c.slug, everything=False)
