@@ -14,16 +14,19 @@ import asyncio
 import base64
 import hashlib
 import logging
+import re
 import secrets
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jinji import tenancy
 from jinji.keys import KeyProvider
@@ -117,6 +120,38 @@ async def _platform_key(conn: AsyncConnection) -> tuple[str, str]:
     return str(row.kek_ref), str(row.id)
 
 
+_SNAPSHOT_RE = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
+
+
+@asynccontextmanager
+async def _in_snapshot(engine: AsyncEngine, snapshot: str) -> AsyncIterator[AsyncConnection]:
+    """A read-only transaction that sees exactly the exported snapshot (as pg_dump's do).
+
+    One per schema, so the locks that counting takes are held by one schema at a time:
+    holding them on every table of thousands of tenants at once would exhaust the server's
+    lock table (max_locks_per_transaction), as a whole-database pg_dump can.
+    """
+    if not _SNAPSHOT_RE.fullmatch(snapshot):
+        raise BackupError(f"unexpected snapshot id {snapshot!r}")
+    async with engine.connect() as plain:
+        conn = await plain.execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
+        async with conn.begin():
+            # Must be the transaction's first statement; it takes no parameters, and the
+            # id was checked above.
+            await conn.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+            yield conn
+
+
+async def _exists(engine: AsyncEngine, schema: str) -> bool:
+    async with engine.connect() as conn:
+        found = await conn.scalar(
+            text("SELECT 1 FROM pg_namespace WHERE nspname = :n"), {"n": schema}
+        )
+    return found is not None
+
+
 async def take(
     url: str,
     store: Store,
@@ -146,15 +181,25 @@ async def take(
                 name = str(await conn.scalar(text("SELECT current_database()")))
                 kek_ref, owner = await _platform_key(conn)
                 schemas = await database.jinji_schemas(conn)
-                counts = await database.row_counts(conn, schemas)
-                versions = await database.revisions(conn, schemas)
                 key = sealing.new_key()
                 wrapped = await asyncio.to_thread(sealing.wrap_key, provider, kek_ref, owner, key)
                 limit = asyncio.Semaphore(jobs)
+                skipped: list[dict[str, str]] = []
 
-                async def one(schema: str) -> SchemaFile:
+                async def one(schema: str) -> SchemaFile | None:
                     kind: SchemaKind = "tenant" if schema.startswith("t_") else "control"
-                    async with limit:
+                    async with limit, _in_snapshot(engine, snapshot) as facts:
+                        try:
+                            # Counted in the dump's snapshot; the locks this takes keep the
+                            # schema from being dropped until its dump is done.
+                            counts = await database.row_counts(facts, [schema])
+                            revision = (await database.revisions(facts, [schema]))[schema]
+                        except DBAPIError:
+                            if await _exists(engine, schema):
+                                raise
+                            # A purge dropped it after the snapshot: it is not backed up.
+                            skipped.append({"schema": schema, "reason": "dropped during backup"})
+                            return None
                         dump_bytes, stored, sha, dump_sha = await asyncio.to_thread(
                             _dump_schema, tools, db, snapshot, schema, kind, store, backup_id, key
                         )
@@ -162,7 +207,7 @@ async def take(
                         schema=schema,
                         kind=kind,
                         file=file_name(schema),
-                        revision=versions[schema],
+                        revision=revision,
                         rows=counts[schema],
                         dump_bytes=dump_bytes,
                         stored_bytes=stored,
@@ -170,7 +215,7 @@ async def take(
                         dump_sha256=dump_sha,
                     )
 
-                files = await asyncio.gather(*(one(s) for s in schemas))
+                files = [f for f in await asyncio.gather(*(one(s) for s in schemas)) if f]
         heads = {c: head_revision(migrations_dir, c) for c, _ in CONTROL_COMPONENTS}
         heads[TENANT_COMPONENT] = head_revision(migrations_dir, TENANT_COMPONENT)
         manifest = Manifest(
@@ -182,7 +227,8 @@ async def take(
             postgresql={"server": server, "pg_dump": tools.version()},
             migration_heads=heads,
             key=KeyInfo(kek_ref=kek_ref, owner=owner, wrapped=base64.b64encode(wrapped).decode()),
-            schemas=list(files),
+            schemas=files,
+            skipped=skipped,
         )
         # Last: a backup without its manifest is incomplete and is never restored from.
         await asyncio.to_thread(store.put, backup_id, MANIFEST, dumps(manifest, key))

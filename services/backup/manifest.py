@@ -67,6 +67,8 @@ class Manifest:
     migration_heads: dict[str, str | None]
     key: KeyInfo
     schemas: list[SchemaFile] = field(default_factory=list)
+    # Schemas in the snapshot that were dropped (purged) before they could be dumped.
+    skipped: list[dict[str, str]] = field(default_factory=list)
     format: str = FORMAT
 
     @property

@@ -35,10 +35,11 @@ from jinji.config import REPO_ROOT
 from jinji.db import Database
 from jinji.keys import DekCache, Envelope, KeyUnavailable
 from jinji.keys.sql_store import SqlDekStore
+from jinji.migrate import upgrade_tenant
 from jinji.runtime import key_provider
 from jinji.tenant_tables import dataset_versions
 from services import cli
-from services.backup import dump, jobs, restore
+from services.backup import database, dump, jobs, restore
 from services.backup import metrics as backup_metrics
 from services.backup.errors import StoreFull
 from services.backup.manifest import dumps
@@ -562,3 +563,38 @@ def test_large_files_go_to_s3_as_multipart_uploads(s3_endpoint: str, monkeypatch
     out.abort()
     assert not client.list_multipart_uploads(Bucket="parts").get("Uploads")
     assert store.backup_ids() == ["20261125T021500Z-0001"]
+
+
+async def test_a_tenant_purged_while_the_backup_runs_is_left_out_not_a_failure(
+    world: World, monkeypatch, tenant_roles: list[str]
+) -> None:
+    """The purge drops a schema after the backup's snapshot but before its dump."""
+    doomed = uuid.uuid4()
+    tenant_roles.append(tenancy.role_name(doomed))
+    async with world.stack.db.engine.connect() as conn:
+        await tenancy.provision(conn, doomed)
+        await conn.commit()
+        await upgrade_tenant(conn, REPO_ROOT / "migrations", doomed)
+    listed = database.jinji_schemas
+
+    async def list_then_purge(conn: Any) -> list[str]:
+        schemas = await listed(conn)
+        async with world.stack.db.engine.connect() as other:
+            await tenancy.drop(other, doomed)
+            await other.commit()
+        return schemas
+
+    monkeypatch.setattr(database, "jinji_schemas", list_then_purge)
+    manifest = await dump.take(
+        world.settings.database_url.get_secret_value(),
+        world.store,
+        key_provider(world.settings),
+        find_tools(),
+        migrations_dir=world.settings.migrations_dir,
+        clock=lambda: datetime.now(UTC),
+    )
+    schema = tenancy.schema_name(doomed)
+    assert manifest.skipped == [{"schema": schema, "reason": "dropped during backup"}]
+    assert manifest.schema(schema) is None
+    assert manifest.tenant(uuid.UUID(world.b.id)) is not None
+    world.store.delete(manifest.id)
