@@ -8,7 +8,7 @@ PORT ?= 8000
 JINJI_DATA_DIR ?= .data
 export JINJI_DATA_DIR
 
-.PHONY: run test lint fmt bench clean install
+.PHONY: run test lint fmt bench clean install web
 
 install: $(VENV)/.synced
 
@@ -17,8 +17,17 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	$(BIN)/uv sync --locked --quiet
 	@touch $@
 
-run: install
+run: install web
 	$(BIN)/jinji up --port $(PORT)
+
+# The web console (web/, served at / by jinji up): npm ci when the lock file changes, a build
+# when a source does; both skipped when nothing changed.
+WEB_SOURCES := $(shell find web/src web/public -type f) web/index.html web/vite.config.ts web/tsconfig.json
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run --silent build
+web: web/dist/index.html
 
 # The chart tests (tests/chart) run Debian's Prometheus (prometheus, promtool) and
 # postgres_exporter, each on a free loopback port of its own. Installed only when missing.
@@ -29,7 +38,14 @@ $(DEBIAN_TEST_TOOLS) &:
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
 		prometheus prometheus-postgres-exporter >/dev/null
 
-test: install $(DEBIAN_TEST_TOOLS)
+# The console's browser tests (tests/console) drive Debian's Chromium, with a Japanese font
+# for readable screenshots. Installed only when missing.
+BROWSER_TEST_TOOLS := /usr/bin/chromium /usr/share/fonts/opentype/ipafont-gothic/ipag.ttf
+$(BROWSER_TEST_TOOLS) &:
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-ipafont-gothic >/dev/null
+
+test: install $(DEBIAN_TEST_TOOLS) web $(BROWSER_TEST_TOOLS)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Speed figures, each a ratio to a baseline measured in the same run.
@@ -39,14 +55,15 @@ bench: install
 	$(BIN)/python bench/audit_log.py --events 20000 --batch 500 2>/dev/null
 	$(BIN)/python bench/ingest_employees.py --rows 1000000 2>/dev/null
 
-lint: install
+lint: install web/node_modules/.package-lock.json
 	$(BIN)/ruff check libs services tests migrations bench
 	$(BIN)/ruff format --check libs services tests migrations bench
 	$(BIN)/mypy
+	cd web && npm run --silent typecheck
 
 fmt: install
 	$(BIN)/ruff format libs services tests migrations bench
 	$(BIN)/ruff check --fix libs services tests migrations bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist

@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     up.add_argument("--host", default="127.0.0.1")
 
-    serve = sub.add_parser("serve", help="run one service (as each Kubernetes Deployment does)")
-    serve.add_argument("service", choices=sorted(SPECS))
+    serve = sub.add_parser(
+        "serve", help="run one service, or the web console (as each Kubernetes Deployment does)"
+    )
+    serve.add_argument("service", choices=[*sorted(SPECS), "console"])
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve.add_argument("--host", default="127.0.0.1")
 
@@ -62,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         return cmd_up(settings, args.host, args.port)
     if args.command == "serve":
+        if args.service == "console":
+            return cmd_serve_console(settings, args.host, args.port)
         return cmd_serve(args.service, args.host, args.port)
     if args.command == "audit":
         from services.audit_log.offline import verify_export
@@ -108,11 +112,25 @@ def cmd_serve(service: str, host: str, port: int) -> int:
     return 0
 
 
+def cmd_serve_console(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from services.console import Console
+
+    console = Console.if_built(settings.web_dir)
+    if console is None:
+        print(f"No console build in {settings.web_dir} (cd web && npm ci && npm run build)")
+        return 1
+    uvicorn.run(console, host=host, port=port, log_config=None, proxy_headers=True)
+    return 0
+
+
 def cmd_up(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
     from jinji.pgembed import EmbeddedPostgres
     from services import bootstrap
+    from services.console import Console
     from services.gateway import Gateway
     from services.registry import create
 
@@ -139,6 +157,8 @@ def cmd_up(settings: Settings, host: str, port: int) -> int:
         os.environ.setdefault("JINJI_ANALYTICS_CLIENT_SECRET", clients["analytics"])
         base = f"http://{host}:{port}"
         print(f"\nJinji is running at {base}  (metrics: {base}/metrics)")
+        if not (settings.web_dir / "index.html").is_file():
+            print(f"The web console is not built ({settings.web_dir}): only the APIs are served.")
         if first_login is not None:
             print(
                 "First login of the platform operator (shown once; also in "
@@ -152,7 +172,8 @@ def cmd_up(settings: Settings, host: str, port: int) -> int:
         # exception here (not the default "terminate"), the embedded database is stopped too.
         signal.signal(signal.SIGTERM, _raise_interrupt)
         with contextlib.suppress(KeyboardInterrupt):
-            uvicorn.run(Gateway(apps), host=host, port=port, log_config=None)
+            gateway = Gateway(apps, console=Console.if_built(settings.web_dir))
+            uvicorn.run(gateway, host=host, port=port, log_config=None)
     finally:
         if embedded is not None:
             embedded.stop()

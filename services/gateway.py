@@ -3,6 +3,7 @@
 Every service already serves its routes under its own prefix, so the gateway passes each
 request through unchanged, as the Kubernetes Ingress does in production. Each service keeps
 its own lifespan (its own pool, verifier and clients), started and stopped with the gateway.
+Every other path goes to the web console when it is built (``services.console``).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from jinji.errors import envelope
+from services.console import Console
 
 
 class Gateway:
-    def __init__(self, apps: dict[str, FastAPI]) -> None:
+    def __init__(self, apps: dict[str, FastAPI], console: Console | None = None) -> None:
         # prefix ("/identity") -> app
         self.apps = apps
+        self.console = console
         self._metrics_app = next(iter(apps.values()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -35,6 +38,9 @@ class Gateway:
         app = self.apps.get(prefix)
         if app is not None:
             await app(scope, receive, send)
+            return
+        if self.console is not None and scope["type"] == "http":
+            await self.console(scope, receive, send)
             return
         if scope["type"] == "http":
             body = (

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     migrations_dir: Path = REPO_ROOT / "migrations"
+    # The built web console (`npm run build` in web/), served at "/" by `jinji up`.
+    web_dir: Path = REPO_ROOT / "web" / "dist"
 
     @property
     def resolved_key_dir(self) -> Path:

@@ -143,8 +143,11 @@ def test_make_run_serves_everything_on_one_port_and_keeps_data(embedded_pg_root:
         for spec in SPECS.values():
             wait_until_healthy(f"{base}{spec.prefix}/healthz", proc)
             assert httpx.get(f"{base}{spec.prefix}/readyz").status_code == 200
-        index = httpx.get(f"{base}/").json()
-        assert index == {"services": sorted(s.prefix for s in SPECS.values())}
+        # make run builds the web console; the gateway serves it at "/".
+        index = httpx.get(f"{base}/")
+        assert index.status_code == 200
+        assert '<div id="root"></div>' in index.text
+        assert index.headers["content-security-policy"].startswith("default-src 'self'")
         unknown = httpx.get(f"{base}/payroll/healthz")
         assert unknown.status_code == 404
         assert unknown.json()["error"]["code"] == "not_found"
