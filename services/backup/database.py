@@ -13,6 +13,7 @@ from sqlalchemy.pool import NullPool
 from jinji import tenancy
 from jinji.db import async_url
 from jinji.migrate import CONTROL_COMPONENTS
+from services.audit_log.retention import RETENTION_ROLE
 
 
 def engine(url: str, application_name: str) -> AsyncEngine:
@@ -114,6 +115,21 @@ async def ensure_roles(conn: AsyncConnection, tenant_ids: Iterable[uuid.UUID]) -
             created.append(role)
         # The restoring role must be a member to give the tenant's objects to it.
         await conn.execute(text(f"GRANT {tenancy.quote_ident(role)} TO CURRENT_USER"))
+    return created
+
+
+# Cluster-wide roles the control migrations create and grant to: a schema's dump carries the
+# grants but not the roles, and a new cluster (disaster recovery) does not have them.
+CLUSTER_ROLES = (RETENTION_ROLE,)
+
+
+async def ensure_cluster_roles(conn: AsyncConnection) -> list[str]:
+    created: list[str] = []
+    for role in CLUSTER_ROLES:
+        exists = await conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+        if not exists:
+            await conn.execute(text(f"CREATE ROLE {tenancy.quote_ident(role)} NOLOGIN"))
+            created.append(role)
     return created
 
 

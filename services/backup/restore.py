@@ -295,10 +295,10 @@ async def restore_tenant(
             raise RestoreRefused(f"no tenant {tenant!r} in this database")
         tenant_id, slug = uuid.UUID(str(row.id)), str(row.slug)
         if row.status == "purged":
+            when = f" on {row.purged_at:%Y-%m-%d}" if row.purged_at else ""
             raise RestoreRefused(
-                f"tenant {slug} was purged on {row.purged_at:%Y-%m-%d}: its key-encryption key "
-                "is destroyed, so a backup of it holds only ciphertext nobody can decrypt; "
-                "it is not restored"
+                f"tenant {slug} was purged{when}: its key-encryption key is destroyed, so a "
+                "backup of it holds only ciphertext nobody can decrypt; it is not restored"
             )
         schema = tenancy.schema_name(tenant_id)
         opened = await asyncio.to_thread(
@@ -392,7 +392,8 @@ async def restore_all(
             await asyncio.gather(*(fetched(e) for e in manifest.schemas))
             tenant_ids = [e.tenant_id for e in manifest.schemas if e.tenant_id is not None]
             async with engine.connect() as conn:
-                created_roles = await database.ensure_roles(conn, tenant_ids)
+                created_roles = await database.ensure_cluster_roles(conn)
+                created_roles += await database.ensure_roles(conn, tenant_ids)
                 await conn.commit()
 
             async def one(entry: SchemaFile) -> None:

@@ -221,7 +221,8 @@ class S3Store:
     def check_writable(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        key = self.key(f".probe-{secrets.token_hex(6)}")
+        key = f"{self.prefix}/" if self.prefix else ""
+        key += f".probe-{secrets.token_hex(6)}"
         try:
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=b"jinji")
             self._s3.delete_object(Bucket=self.bucket, Key=key)

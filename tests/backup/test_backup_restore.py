@@ -36,6 +36,7 @@ from jinji.db import Database
 from jinji.keys import DekCache, Envelope, KeyUnavailable
 from jinji.keys.sql_store import SqlDekStore
 from jinji.migrate import upgrade_tenant
+from jinji.pgembed import EmbeddedPostgres
 from jinji.runtime import key_provider
 from jinji.tenant_tables import dataset_versions
 from services import cli
@@ -47,6 +48,7 @@ from services.backup.pgtools import find_tools
 from services.backup.records import runs
 from services.backup.settings import BackupSettings
 from services.backup.store import MANIFEST, DirectoryStore, open_store
+from services.cli import ensure_database
 from services.tenant_admin import context as tenant_admin_context
 from services.tenant_admin import lifecycle
 from services.tenant_admin.app import create_app as create_tenant_admin
@@ -598,3 +600,41 @@ async def test_a_tenant_purged_while_the_backup_runs_is_left_out_not_a_failure(
     assert manifest.schema(schema) is None
     assert manifest.tenant(uuid.UUID(world.b.id)) is not None
     world.store.delete(manifest.id)
+
+
+async def test_disaster_recovery_into_a_new_cluster(world: World, embedded_pg_root: Path) -> None:
+    """Everything into a brand-new PostgreSQL cluster: no tenant roles, no Jinji roles."""
+    server = EmbeddedPostgres(embedded_pg_root)
+    server_url = await asyncio.to_thread(server.start)
+    try:
+        await ensure_database(server_url, "jinji")
+        url = server.url("jinji")
+        settings = world.settings_with(database_url=SecretStr(url))
+        done = await jobs.run_restore(settings, tenant=None, everything=True)
+        assert done["ok"] is True, done
+        opened = restore.open_backup(world.store, key_provider(settings), done["backup"])
+        assert done["schemas"] == len(opened.manifest.schemas)
+        restored = Database(url, pool_size=2)
+        try:
+            async with restored.transaction() as s:
+                tenants = await s.scalar(text("SELECT count(*) FROM tenancy.tenants"))
+                roles = set(await s.scalars(text("SELECT rolname FROM pg_roles")))
+            assert tenants == opened.manifest.schema("tenancy").rows["tenants"]
+            assert {tenancy.role_name(world.a.id), "jinji_audit_retention"} <= roles
+            # A tenant's data opens with the deployment's keys, as its services will read it.
+            envelope = Envelope(key_provider(settings), SqlDekStore(restored), DekCache(ttl=0))
+            async with restored.tenant_transaction(uuid.UUID(world.b.id)) as tx:
+                row = (
+                    await tx.session.execute(
+                        select(dataset_versions.c.content_enc, dataset_versions.c.version).where(
+                            dataset_versions.c.version == 1
+                        )
+                    )
+                ).one()
+            aad = datasets.version_aad(uuid.UUID(world.b.id), "employees", "2024-04", 1)
+            frame = datasets.from_parquet(await envelope.decrypt(world.b.id, row[0], aad))
+            assert frame.height == 7
+        finally:
+            await restored.dispose()
+    finally:
+        await asyncio.to_thread(server.stop)
