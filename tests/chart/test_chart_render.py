@@ -31,6 +31,7 @@ from chartlib import (
 from jinji.config import REPO_ROOT, Settings
 from services.analytics.settings import AnalyticsSettings
 from services.audit_log.settings import AuditLogSettings
+from services.backup.settings import BackupSettings
 from services.identity.settings import IdentitySettings
 from services.ingestion.settings import IngestionSettings
 from services.registry import SPECS
@@ -45,6 +46,8 @@ SETTINGS: dict[str, type[Settings]] = {
     "audit-log": AuditLogSettings,
     "migrate": Settings,
     "purge": TenantAdminSettings,
+    "backup": BackupSettings,
+    "backup-verify": BackupSettings,
 }
 
 
@@ -113,7 +116,6 @@ def test_production_renders_every_kind_the_issue_lists(production_release: Rende
     per_service = (
         "Deployment",
         "Service",
-        "ServiceAccount",
         "HorizontalPodAutoscaler",
         "PodDisruptionBudget",
         "ServiceMonitor",
@@ -123,12 +125,16 @@ def test_production_renders_every_kind_the_issue_lists(production_release: Rende
     assert counts["Ingress"] == 1
     assert counts["PrometheusRule"] == 1
     assert counts["ConfigMap"] == 4  # the dashboards
-    assert (counts["Job"], counts["CronJob"], counts["Pod"]) == (1, 1, 1)
+    # migrate; purge, backup, backup-verify; the helm test pod.
+    assert (counts["Job"], counts["CronJob"], counts["Pod"]) == (1, 3, 1)
+    assert counts["ServiceAccount"] == len(COMPONENTS) + 1  # + the backup jobs' own
 
 
 def test_every_pod_is_hardened_and_bounded(any_release: Rendered) -> None:
     specs = pod_specs(any_release)
-    assert len(specs) == len(COMPONENTS) + 3  # + migrate Job, purge CronJob, helm test Pod
+    workloads = {component_of(labels) for _, _, labels in specs}
+    always = {*COMPONENTS, "migrate", "purge", "helm-test"}
+    assert always <= workloads <= always | {"backup", "backup-verify"}
     for where, spec, _ in specs:
         assert spec["automountServiceAccountToken"] is False, where
         pod_sc = spec["securityContext"]
@@ -205,6 +211,20 @@ def test_jobs_run_migrate_before_install_and_upgrade_and_purge_daily(
     assert pod["containers"][0]["args"] == ["purge"]
     assert pod["serviceAccountName"] == name("tenant-admin")
 
+    for job, args, schedule in (
+        ("backup", ["backup", "run"], "30 2 * * *"),
+        ("backup-verify", ["backup", "verify"], "30 5 * * *"),
+    ):
+        cron = production_release.one("CronJob", name(job))
+        assert cron["spec"]["schedule"] == schedule
+        pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        assert pod["containers"][0]["args"] == args
+        assert pod["serviceAccountName"] == name("backup")
+        env = env_of(pod["containers"][0])
+        assert env["JINJI_BACKUP_STORE"]["value"].startswith("s3://")
+        assert env["JINJI_BACKUP_S3_REGION"]["value"] == "ap-northeast-1"
+        assert int(env["JINJI_BACKUP_KEEP_DAILY_DAYS"]["value"]) >= 31
+
     test_pod = production_release.one("Pod", name("helm-test"))
     assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
 
@@ -219,12 +239,9 @@ def test_cli_commands_in_manifests_exist() -> None:
         container = spec["containers"][0]
         if "args" not in container:
             continue
+        # --help last: every argument before it is parsed (and checked) first.
         with pytest.raises(SystemExit) as exited:
-            main(
-                [*container["args"][:2], "--help"]
-                if container["args"][0] == "serve"
-                else [container["args"][0], "--help"]
-            )
+            main([*container["args"], "--help"])
         assert exited.value.code == 0, where
 
 
@@ -244,7 +261,7 @@ def test_secrets_are_only_referenced_and_each_pod_gets_only_its_own(
             env = env_of(container)
             secret_names = {n for n, e in env.items() if "secretKeyRef" in e.get("valueFrom", {})}
             for env_name in env:
-                if re.search(r"(SECRET|PASSWORD|DATABASE_URL|TOKEN)$", env_name):
+                if re.search(r"(SECRET|PASSWORD|DATABASE_URL|SERVER_URL|TOKEN)$", env_name):
                     assert env_name in secret_names, f"{where}: {env_name} is not a reference"
             if component == "helm-test":
                 assert secret_names == set(), where
@@ -252,6 +269,8 @@ def test_secrets_are_only_referenced_and_each_pod_gets_only_its_own(
             expected = {"JINJI_DATABASE_URL"}
             if component in client_secret:
                 expected.add(client_secret[component])
+            if component == "backup-verify" and "JINJI_BACKUP_VERIFY_SERVER_URL" in env:
+                expected.add("JINJI_BACKUP_VERIFY_SERVER_URL")
             assert secret_names == expected, where
 
 
@@ -277,6 +296,9 @@ def test_secrets_are_only_referenced_and_each_pod_gets_only_its_own(
         ({"config": {"issuer": "https://jinji.example.jp/"}}, "issuer"),
         ({"database": {"existingSecret": ""}}, "existingSecret"),
         ({"services": {"payroll": {}}}, "payroll"),
+        ({"backup": {"keepDailyDays": 14}}, "keepDailyDays"),
+        ({"backup": {"s3Region": "eu-west-1"}}, "s3Region"),
+        ({"backup": {"store": ""}}, "store"),
     ],
 )
 def test_schema_refuses_values_that_break_a_control(override: dict[str, Any], refused: str) -> None:
@@ -463,7 +485,10 @@ def test_egress_outside_the_namespace_is_dns_database_kms_and_webhooks_only(
         )
         database = ([(5432, "TCP")], np["database"]["to"])
         kms = ([(443, "TCP")], np["kms"]["to"])
+        store = ([(443, "TCP")], np["backupStore"]["to"])
         expected = [dns, database]
+        if owner in ("backup", "backup-verify"):
+            expected.append(store)
         if owner not in ("migrate", "helm-test"):
             expected.append(kms)
         if owner == "helm-test":

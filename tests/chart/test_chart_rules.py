@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 from chartlib import promtool
 
 PROMTOOL_TESTS = Path(__file__).parent / "promtool"
@@ -20,9 +21,10 @@ def test_promtool_checks_the_rendered_rules(rules_file: Path) -> None:
     assert "SUCCESS" in checked.stdout
 
 
-def test_promtool_unit_tests_of_the_alerts_pass(rules_file: Path) -> None:
-    test_file = rules_file.parent / "alerts_test.yaml"
-    shutil.copy(PROMTOOL_TESTS / "alerts_test.yaml", test_file)
+@pytest.mark.parametrize("tests", ["alerts_test.yaml", "backups_test.yaml"])
+def test_promtool_unit_tests_of_the_alerts_pass(rules_file: Path, tests: str) -> None:
+    test_file = rules_file.parent / tests
+    shutil.copy(PROMTOOL_TESTS / tests, test_file)
     tested = subprocess.run(
         [promtool(), "test", "rules", str(test_file)], capture_output=True, text=True
     )

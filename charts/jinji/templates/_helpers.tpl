@@ -41,6 +41,14 @@ purge:
   calls: [identity, audit-log]
   kms: true
   clientSecret: {env: JINJI_IDENTITY_CLIENT_SECRET, key: tenantAdmin}
+backup:
+  calls: []
+  kms: true
+  backupStore: true
+backup-verify:
+  calls: []
+  kms: true
+  backupStore: true
 {{- end }}
 
 {{- define "jinji.name" -}}
@@ -208,7 +216,8 @@ affinity:
     - {port: 53, protocol: TCP}
 {{- end }}
 
-{{/* Egress every workload needs: DNS, PostgreSQL and (when it uses keys) KMS. */}}
+{{/* Egress every workload needs: DNS, PostgreSQL, the backup store (backup jobs) and
+(when it uses keys) KMS. */}}
 {{- define "jinji.commonEgress" -}}
 {{- $np := .root.Values.networkPolicy -}}
 {{ include "jinji.dnsEgress" .root }}
@@ -219,6 +228,15 @@ affinity:
     {{- range $np.database.ports }}
     - {port: {{ . }}, protocol: TCP}
     {{- end }}
+{{- if .backupStore }}
+- {{- with $np.backupStore.to }}
+  to: {{- toYaml . | nindent 4 }}
+  {{- end }}
+  ports:
+    {{- range $np.backupStore.ports }}
+    - {port: {{ . }}, protocol: TCP}
+    {{- end }}
+{{- end }}
 {{- if .kms }}
 - {{- with $np.kms.to }}
   to: {{- toYaml . | nindent 4 }}
