@@ -274,6 +274,18 @@ def test_secrets_are_only_referenced_and_each_pod_gets_only_its_own(
             assert secret_names == expected, where
 
 
+def test_install_notes_name_every_secret_the_release_reads(any_release: Rendered) -> None:
+    notes = any_release.files[f"{RELEASE}/templates/NOTES.txt"]
+    for _, spec, _ in pod_specs(any_release):
+        for container in spec["containers"]:
+            for entry in container.get("env", []):
+                ref = entry.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    assert f"- {ref['name']}" in notes, ref
+            for source in container.get("envFrom", []):
+                assert f"- {source['secretRef']['name']}" in notes
+
+
 @pytest.mark.parametrize(
     ("override", "refused"),
     [
