@@ -92,6 +92,9 @@ export function Dashboards({ boardKey }: { boardKey: string }) {
       }),
     );
   const shownYear = board.data?.fiscal_year;
+  // The years offered stay anchored on the latest one with data (the first answer's).
+  const [latestYear, setLatestYear] = useState<number | undefined>(undefined);
+  if (latestYear === undefined && fiscalYear === null && shownYear !== undefined) setLatestYear(shownYear);
   const months = useMemo(() => monthsBetween(board.data?.period.start, board.data?.period.end), [board.data]);
   return (
     <Screen
@@ -122,7 +125,7 @@ export function Dashboards({ boardKey }: { boardKey: string }) {
             value={shownYear ?? ""}
             onChange={(e) => setFiscalYear(Number(e.target.value))}
           >
-            {yearChoices(shownYear).map((fy) => (
+            {yearChoices(latestYear ?? shownYear).map((fy) => (
               <option key={fy} value={fy}>
                 {format.fiscalYear(fy, lang)}
               </option>
