@@ -55,6 +55,7 @@ bench: install
 	$(BIN)/python bench/audit_log.py --events 20000 --batch 500 2>/dev/null
 	$(BIN)/python bench/ingest_employees.py --rows 1000000 2>/dev/null
 	$(BIN)/python bench/backup_restore.py --rows 1000000 2>/dev/null
+	$(BIN)/python bench/analytics.py 2>/dev/null
 
 lint: install web/node_modules/.package-lock.json
 	$(BIN)/ruff check libs services tests migrations bench
