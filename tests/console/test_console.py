@@ -273,8 +273,22 @@ async def test_uploads_then_the_headcount_chart_shows_the_figures_of_the_api(
     )
     await shot(page, artifacts, "06-dashboard-overview")
 
+    # Breakdown cells about fewer than 5 people are hidden, and shown as hidden.
     await page.get_by_role("link", name="人員構成").click()
-    await expect(page.locator("[data-widget=by_department] canvas").first).to_be_visible()
+    departments = page.locator("[data-widget=by_department]")
+    await expect(departments.locator("canvas").first).to_be_visible()
+    board = await as_admin(gateway, journey, "/analytics/v1/dashboards/workforce", fiscal_year=2024)
+    cells = next(w for w in board.json()["widgets"] if w["key"] == "by_department")["series"]
+    hidden = [c for c in cells if c["suppressed"]]
+    assert hidden
+    await expect(departments.locator("tr.suppressed")).to_have_count(len(hidden))
+    for cell in hidden:
+        row = departments.locator(
+            f"tr[data-company='{cell['company'] or ''}'][data-group='{cell['group']}']"
+        )
+        await expect(row).to_contain_text("秘匿")
+    await expect(departments.get_by_test_id("suppressed-note")).to_contain_text("5人未満")
+    await departments.get_by_text("数値を表で見る").click()
     await shot(page, artifacts, "07-dashboard-workforce")
     await no_csp_violations(page)
 
