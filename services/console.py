@@ -7,7 +7,8 @@ own Deployment (`jinji serve console`) behind the same Ingress host.
 Files are answered as they are, with a strict CSP (scripts, styles and connections only from
 the origin itself; ``data:`` images for the TOTP QR code). A page navigation (``Accept:
 text/html``) to any other path gets ``index.html``, so client routes survive a reload; other
-requests for a missing file get the 404 envelope, as the services answer.
+requests for a missing file get the 404 envelope, as the services answer. ``/healthz``
+answers as the services' do, for the Deployment's probes.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ SECURITY_HEADERS = {
 # Vite names every file under assets/ by its content hash: a new build is a new name.
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
+HEALTH_PATH = "/healthz"
 
 
 class Console:
@@ -71,6 +73,10 @@ class Console:
         if scope["method"] not in ("GET", "HEAD"):
             return _error(405, "method_not_allowed", "The console serves only GET and HEAD.")
         path: str = scope.get("path", "/")
+        if path == HEALTH_PATH:
+            return JSONResponse(
+                {"status": "ok", "service": "console"}, headers={"Cache-Control": "no-store"}
+            )
         found = self._file(path)
         if found is not None:
             immutable = found.parent == self.dist / "assets"

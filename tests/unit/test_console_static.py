@@ -111,6 +111,14 @@ async def test_the_services_keep_their_paths(client: httpx.AsyncClient) -> None:
     assert unknown.headers["content-type"].startswith("application/json")
 
 
+async def test_health_for_the_probes_of_its_own_deployment(dist: Path) -> None:
+    transport = httpx.ASGITransport(app=Console(dist))
+    async with httpx.AsyncClient(transport=transport, base_url="http://jinji.test") as http:
+        health = await http.get("/healthz")
+        assert health.json() == {"status": "ok", "service": "console"}
+        assert (await http.get("/", headers=NAVIGATION)).text == INDEX
+
+
 def test_no_console_without_a_build(tmp_path: Path) -> None:
     assert Console.if_built(tmp_path / "dist") is None
 
