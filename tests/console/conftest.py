@@ -50,11 +50,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# Every page records the CSP violations it meets; the tests expect none.
-CSP_PROBE = (
-    "window.__cspViolations = [];"
+# Every page records the CSP violations and uncaught errors it meets; the tests expect none.
+PAGE_PROBE = (
+    "window.__cspViolations = []; window.__errors = [];"
     "document.addEventListener('securitypolicyviolation',"
     " (e) => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    "window.addEventListener('error', (e) => window.__errors.push(String(e.message)));"
+    "window.addEventListener('unhandledrejection', (e) => window.__errors.push(String(e.reason)));"
 )
 
 
@@ -149,7 +151,7 @@ async def new_page(browser: Browser) -> tuple[BrowserContext, Page]:
         locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 1400, "height": 1000}
     )
     context.set_default_timeout(15_000)
-    await context.add_init_script(CSP_PROBE)
+    await context.add_init_script(PAGE_PROBE)
     return context, await context.new_page()
 
 

@@ -73,7 +73,9 @@ async def shot(page: Page, artifacts: Path, name: str) -> None:
 
 
 async def no_csp_violations(page: Page) -> None:
+    """Nothing the CSP refused, no uncaught error since the page last loaded."""
     assert await page.evaluate("window.__cspViolations") == []
+    assert await page.evaluate("window.__errors") == []
 
 
 async def storage_holds_nothing(page: Page) -> None:
