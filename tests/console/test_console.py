@@ -384,6 +384,19 @@ async def test_an_upload_with_errors_shows_each_row_and_column_in_a_table(
     await expect(page.get_by_test_id("upload-history").locator("tr.rejected")).to_have_count(2)
     await expect(page.get_by_test_id("datasets").locator("tbody tr")).to_have_count(4)
     await shot(page, artifacts, "09-data-upload-errors")
+
+    # The templates to fill in: Japanese headers in CP932, as Excel on Japanese Windows reads.
+    templates = page.locator(".card", has=page.get_by_role("heading", name="テンプレート"))
+    async with page.expect_download() as download_info:
+        await (
+            templates.get_by_role("row", name="従業員")
+            .get_by_role("button", name="日本語 CSV")
+            .click()
+        )
+    template = await download_info.value
+    assert template.suggested_filename == "jinji-employees-template-ja.csv"
+    content = await asyncio.to_thread(Path(await template.path()).read_bytes)
+    assert content.decode("cp932").startswith("社員番号,会社コード")
     await no_csp_violations(page)
 
 
@@ -486,24 +499,33 @@ async def test_the_other_screens_work_in_japanese_and_in_english(
     await admin.reload()
     await expect(admin.get_by_test_id("notice-banner")).to_contain_text("一部機能の遅延")
 
-    # The operator searches the tenant's audit stream and verifies it.
+    # The operator's view of the tenant: its contract and its asset inventory.
     await operator.get_by_role("link", name="テナント", exact=True).click()
     href = await operator.locator("tr[data-slug=kabushiki] a").get_attribute("href")
     assert href is not None
+    await operator.locator("tr[data-slug=kabushiki] a").click()
+    await expect(
+        operator.get_by_role("heading", name="人事テスト株式会社（kabushiki）")
+    ).to_be_visible()
+    await expect(operator.get_by_text("4版・")).to_be_visible()  # the four dataset versions
+    await expect(operator.get_by_text("有効 2・無効 0")).to_be_visible()
+    await shot(operator, artifacts, "17-operator-tenant")
+
+    # The operator searches the tenant's audit stream and verifies it.
     await operator.get_by_role("link", name="監査ログ検索").click()
     await operator.get_by_label("ストリーム").fill(href.rsplit("/", 1)[1])
     await search_until_found(operator, "user.created")
     await operator.get_by_role("button", name="完全性を検証").click()
     verified = operator.get_by_test_id("audit-verification")
     await expect(verified).to_contain_text("改ざんはありません")
-    await shot(operator, artifacts, "17-operator-audit")
+    await shot(operator, artifacts, "18-operator-audit")
 
     # The tenant administrator's screens.
     await admin.get_by_role("link", name="監査ログ").click()
     await admin.get_by_role("button", name="完全性を検証").click()
     await expect(admin.get_by_test_id("audit-verification")).to_contain_text("改ざんはありません")
     await search_until_found(admin, "user.created")
-    await shot(admin, artifacts, "18-admin-audit")
+    await shot(admin, artifacts, "19-admin-audit")
     await admin.get_by_role("link", name="閲覧権限").click()
     disclosure_rule = admin.locator("form[data-dashboard=disclosure]")
     await expect(disclosure_rule).to_be_visible()
@@ -513,19 +535,19 @@ async def test_the_other_screens_work_in_japanese_and_in_english(
     await expect(disclosure_rule.locator("xpath=..").get_by_role("alert")).to_contain_text(
         "テナント管理者とグループ閲覧者にのみ"
     )
-    await shot(admin, artifacts, "19-admin-access")
+    await shot(admin, artifacts, "20-admin-access")
     await admin.get_by_role("link", name="テナント設定").click()
     await admin.get_by_label("最小集計人数").fill("3")
     await admin.get_by_role("button", name="保存").click()
     await expect(admin.get_by_text("保存しました")).to_be_visible()
-    await shot(admin, artifacts, "20-admin-settings")
+    await shot(admin, artifacts, "21-admin-settings")
     await admin.get_by_role("link", name="SCIM連携").click()
     await admin.get_by_role("button", name="トークンを発行").click()
     await expect(admin.get_by_test_id("scim-token")).to_be_visible()
-    await shot(admin, artifacts, "21-admin-scim")
+    await shot(admin, artifacts, "22-admin-scim")
     await admin.get_by_role("link", name="アカウント・セッション").click()
     await expect(admin.get_by_test_id("sessions").locator("tr.current")).to_have_count(1)
-    await shot(admin, artifacts, "22-account-sessions")
+    await shot(admin, artifacts, "23-account-sessions")
 
     # English, on request; the choice is only a display preference.
     await admin.get_by_role("button", name="English").click()
@@ -535,7 +557,7 @@ async def test_the_other_screens_work_in_japanese_and_in_english(
     await expect(admin.locator("[data-widget=headcount] h2")).to_have_text("Headcount")
     await expect(admin.get_by_label("Fiscal year")).to_have_value("2024")
     await expect(admin.get_by_label("Fiscal year").locator("option:checked")).to_have_text("FY2024")
-    await shot(admin, artifacts, "23-dashboard-english")
+    await shot(admin, artifacts, "24-dashboard-english")
     await admin.get_by_role("button", name="日本語").click()
     await expect(admin.get_by_label("年度").locator("option:checked")).to_have_text(
         "2024年度（令和6年度）"
