@@ -165,7 +165,7 @@ async def take(
     started = clock()
     backup_id = new_id(started)
     await asyncio.to_thread(store.check_writable)
-    db = libpq(url, "jinji-backup")
+    db = libpq(url, "jinji-backup", tools)
     engine = database.engine(url, "jinji-backup")
     t0 = time.perf_counter()
     try:

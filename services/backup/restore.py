@@ -278,6 +278,7 @@ async def restore_tenant(
 ) -> dict[str, Any]:
     """Replace one tenant's schema with its copy in a backup; no other schema is touched."""
     started = time.perf_counter()
+    db = libpq(url, "jinji-restore", tools)
     engine = database.engine(url, "jinji-restore")
     try:
         async with engine.connect() as conn:
@@ -322,7 +323,7 @@ async def restore_tenant(
             await asyncio.to_thread(
                 restore_schema,
                 tools,
-                libpq(url, "jinji-restore"),
+                db,
                 archive,
                 entry,
                 aside=aside,
@@ -380,7 +381,7 @@ async def restore_all(
                 f"the target database is not empty (it has {shown}): --all restores only into "
                 "an empty database; to restore one tenant use --tenant"
             )
-        db = libpq(url, "jinji-restore")
+        db = libpq(url, "jinji-restore", tools)
         limit = asyncio.Semaphore(jobs)
         with workspace(work_dir) as work:
 
