@@ -261,6 +261,19 @@ async def test_one_tenant_is_restored_in_place_and_no_other_is_touched(world: Wo
     assert upload(stack, world.a, "G3") == 2
 
 
+async def test_a_tenant_schema_dropped_by_mistake_comes_back(world: World) -> None:
+    stack, b = world.stack, world.b
+    async with stack.db.engine.connect() as conn:
+        schema = tenancy.quote_ident(tenancy.schema_name(b.id))
+        await conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        await conn.commit()
+    done = await jobs.run_restore(world.settings, tenant=b.id, everything=False)
+    assert done["ok"] is True, done
+    assert done["tenant"] == b.slug
+    assert await versions(stack, b) == [1]
+    assert upload(stack, b, "G5") == 2
+
+
 async def test_a_purged_tenant_comes_back_from_an_old_backup_only_as_ciphertext(
     world: World, scratch_database, tenant_roles: list[str], operator
 ) -> None:
