@@ -3,9 +3,15 @@ here, so what can be checked without building is checked)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from chartlib import CHART, load_values, render
 
@@ -86,3 +92,79 @@ def test_skaffold_builds_this_dockerfile_and_deploys_the_chart_with_values_that_
     dev_values = load_values(REPO_ROOT / "deploy" / "values-dev.yaml")
     assert dev_values is not None
     assert dev_values["config"]["issuer"] == "http://localhost:8080/identity"
+
+
+@pytest.mark.e2e
+def test_image_dependencies_run_every_service_and_command(tmp_path: Path) -> None:
+    """The Dockerfile's build stage without Docker: the files its COPY lines take, then
+    `uv sync --locked --no-dev` into a fresh environment (from uv's cache, offline). The
+    entrypoint must then build every service and accept every command the chart runs: no
+    development-only package may be needed at run time."""
+    app = tmp_path / "app"
+    app.mkdir()
+    text = DOCKERFILE.read_text()
+    for line in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.MULTILINE):
+        for source in line.split():
+            if (REPO_ROOT / source).is_dir():
+                shutil.copytree(
+                    REPO_ROOT / source,
+                    app / source,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+                )
+            else:
+                shutil.copy(REPO_ROOT / source, app / source)
+    uv = Path(sys.executable).parent / "uv"
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "UV_PROJECT_ENVIRONMENT": str(app / ".venv"),
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_PYTHON_PREFERENCE": "only-system",
+        "UV_LINK_MODE": "hardlink",
+        **{k: v for k, v in os.environ.items() if k.startswith("UV_CACHE")},
+    }
+    for step in re.findall(r"^RUN uv sync (.*)$", text, re.MULTILINE):
+        synced = subprocess.run(
+            [str(uv), "sync", *step.split(), "--offline", "--quiet"],
+            cwd=app,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert synced.returncode == 0, synced.stderr
+    site = next((app / ".venv" / "lib").glob("python*/site-packages"))
+    installed = {p.name.split("-")[0].lower() for p in site.glob("*.dist-info")}
+    assert {"fastapi", "uvicorn", "asyncpg", "boto3"} <= installed
+    development = {"pytest", "moto", "mypy", "ruff", "helm_python_sdk", "kubernetes_validate"}
+    assert not development & installed
+
+    release = render(load_values(REPO_ROOT / "deploy" / "values-production.yaml"))
+    commands = []
+    for kind in ("Deployment", "Job", "CronJob"):
+        for doc in release.of_kind(kind):
+            spec = doc["spec"]
+            spec = spec["jobTemplate"]["spec"] if kind == "CronJob" else spec
+            commands.append(spec["template"]["spec"]["containers"][0]["args"])
+    check = (
+        "import json, sys\n"
+        "from services.registry import SPECS, create\n"
+        "from services.cli import main\n"
+        "apps = [create(name) for name in SPECS]\n"
+        "for args in json.loads(sys.argv[1]):\n"
+        "    try:\n"
+        "        main([*args, '--help'])\n"
+        "    except SystemExit as exited:\n"
+        "        assert exited.code == 0, args\n"
+        "print(len(apps), 'services')\n"
+    )
+    ran = subprocess.run(
+        [str(app / ".venv" / "bin" / "python"), "-c", check, json.dumps(commands)],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "JINJI_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert ran.stdout.strip().endswith("5 services")
