@@ -176,7 +176,7 @@ secret, then the service's own extra settings.
 {{- end }}
 
 {{- define "jinji.envFrom" -}}
-{{- with .Values.kms.existingSecret }}
+{{- with .Values.kms.existingSecret -}}
 envFrom:
   - secretRef:
       name: {{ . }}
@@ -221,27 +221,33 @@ affinity:
 {{- define "jinji.commonEgress" -}}
 {{- $np := .root.Values.networkPolicy -}}
 {{ include "jinji.dnsEgress" .root }}
-- {{- with $np.database.to }}
-  to: {{- toYaml . | nindent 4 }}
-  {{- end }}
+{{- if $np.database.to }}
+- to: {{- toYaml $np.database.to | nindent 4 }}
   ports:
+{{- else }}
+- ports:
+{{- end }}
     {{- range $np.database.ports }}
     - {port: {{ . }}, protocol: TCP}
     {{- end }}
 {{- if .backupStore }}
-- {{- with $np.backupStore.to }}
-  to: {{- toYaml . | nindent 4 }}
-  {{- end }}
+{{- if $np.backupStore.to }}
+- to: {{- toYaml $np.backupStore.to | nindent 4 }}
   ports:
+{{- else }}
+- ports:
+{{- end }}
     {{- range $np.backupStore.ports }}
     - {port: {{ . }}, protocol: TCP}
     {{- end }}
 {{- end }}
 {{- if .kms }}
-- {{- with $np.kms.to }}
-  to: {{- toYaml . | nindent 4 }}
-  {{- end }}
+{{- if $np.kms.to }}
+- to: {{- toYaml $np.kms.to | nindent 4 }}
   ports:
+{{- else }}
+- ports:
+{{- end }}
     {{- range $np.kms.ports }}
     - {port: {{ . }}, protocol: TCP}
     {{- end }}
