@@ -1,10 +1,16 @@
-"""First-start set-up of a deployment, run by `jinji up` (and the chart's migration Job).
+"""First-start set-up of a deployment, run by `jinji up` and by `jinji bootstrap` (the chart's
+migration Job).
 
 Idempotent and resumable: each step checks what exists and does only what is missing.
 1. the reserved tenant ``platform`` with its KEK and first DEK;
 2. identity's first ES256 signing key (private half encrypted under the platform DEK);
-3. the first platform operator, with a one-time password that must be changed at first
-   login, written to ``<data dir>/initial-operator.json`` (mode 600) until it is changed.
+3. the service clients (tenant-admin, ingestion, analytics);
+4. the first platform operator, whose password must be changed at first login.
+
+Two ways to get secrets. Locally (`jinji up`) they are generated and written to mode-600 files
+in the data directory. In a cluster (`jinji bootstrap`) they are given: each service client's
+secret is the one its service reads from its Secret, and the operator's first password comes
+from a Secret too; nothing is generated, written or printed.
 """
 
 from __future__ import annotations
@@ -45,7 +51,47 @@ class FirstLogin:
     file: str
 
 
-async def run(settings: Settings) -> FirstLogin | None:
+@dataclass(frozen=True)
+class GivenSecrets:
+    """Secrets a cluster provides (from its Secrets) instead of having them generated."""
+
+    clients: dict[str, str]  # service client id → secret
+    operator_password: str | None  # the first operator's password (changed at first login)
+
+
+# Each service client, and the setting its service reads the secret from.
+CLIENT_SECRET_SETTINGS = {
+    "tenant-admin": "JINJI_IDENTITY_CLIENT_SECRET",
+    "ingestion": "JINJI_INGESTION_CLIENT_SECRET",
+    "analytics": "JINJI_ANALYTICS_CLIENT_SECRET",
+}
+MIN_SECRET_CHARS = 24
+
+
+class BootstrapError(Exception):
+    """A given secret is missing or too weak: nothing about it was changed."""
+
+
+def secrets_from_environment(environ: dict[str, str]) -> GivenSecrets:
+    clients = {}
+    for client_id, name in CLIENT_SECRET_SETTINGS.items():
+        value = environ.get(name, "")
+        if len(value) < MIN_SECRET_CHARS:
+            raise BootstrapError(
+                f"{name} must hold the {client_id} client's secret "
+                f"(at least {MIN_SECRET_CHARS} characters)"
+            )
+        clients[client_id] = value
+    password = environ.get("JINJI_INITIAL_OPERATOR_PASSWORD") or None
+    if password is not None:
+        try:
+            passwords.check_password(password, username=OPERATOR_USERNAME)
+        except passwords.PasswordRejected as rejected:
+            raise BootstrapError(f"JINJI_INITIAL_OPERATOR_PASSWORD: {rejected}") from None
+    return GivenSecrets(clients, password)
+
+
+async def run(settings: Settings, given: GivenSecrets | None = None) -> FirstLogin | None:
     db = Database(require_database_url(settings), application_name="jinji-bootstrap", pool_size=2)
     try:
         envelope = make_envelope(settings, db)
@@ -54,8 +100,13 @@ async def run(settings: Settings) -> FirstLogin | None:
         async with db.transaction() as s:
             await certificates.ensure_key(s, envelope, platform_id)
         await ensure_signing_key(db, envelope, platform_id)
-        await ensure_service_clients(db, IdentitySettings(), settings.data_dir)
-        return await ensure_operator(db, IdentitySettings(), platform_id, settings.data_dir)
+        identity = IdentitySettings()
+        if given is None:
+            await ensure_service_clients(db, identity, settings.data_dir)
+            return await ensure_operator(db, identity, platform_id, settings.data_dir)
+        await ensure_given_clients(db, identity, given.clients)
+        await ensure_given_operator(db, identity, platform_id, given.operator_password)
+        return None
     finally:
         await db.dispose()
 
@@ -187,6 +238,71 @@ async def ensure_service_clients(
     if changed:
         _write_private(path, json.dumps(known, indent=2) + "\n")
     return known
+
+
+async def ensure_given_clients(
+    db: Database, settings: IdentitySettings, given: dict[str, str]
+) -> None:
+    """Register each service client with the secret its service holds; a client whose stored
+    hash does not match (the Secret was rotated) gets the new one."""
+    hasher = passwords.hasher(settings)
+    for client_id, grant in SERVICE_CLIENTS.items():
+        secret = given[client_id]
+        async with db.transaction() as s:
+            stored = await s.scalar(
+                select(service_clients.c.secret_hash).where(
+                    service_clients.c.client_id == client_id
+                )
+            )
+        if stored is not None and await asyncio.to_thread(
+            passwords.verify_password, hasher, stored, secret
+        ):
+            continue
+        hashed = await asyncio.to_thread(passwords.hash_password, hasher, secret)
+        async with db.transaction() as s:
+            await s.execute(
+                pg_insert(service_clients)
+                .values(client_id=client_id, secret_hash=hashed, **grant)
+                .on_conflict_do_update(
+                    index_elements=[service_clients.c.client_id],
+                    set_={"secret_hash": hashed, **grant, "disabled_at": None},
+                )
+            )
+
+
+async def ensure_given_operator(
+    db: Database, settings: IdentitySettings, platform_id: uuid.UUID, password: str | None
+) -> None:
+    """The first operator, with the given password to change at first login (only when there
+    is no operator yet: a later run never resets anyone's password)."""
+    async with db.transaction() as s:
+        exists = await s.scalar(
+            select(users.c.id).where(
+                users.c.tenant_id == platform_id, literal("operator") == any_(users.c.roles)
+            )
+        )
+    if exists is not None:
+        return
+    if password is None:
+        raise BootstrapError(
+            "no operator exists yet: set JINJI_INITIAL_OPERATOR_PASSWORD (from a Secret)"
+        )
+    password_hash = await asyncio.to_thread(
+        passwords.hash_password, passwords.hasher(settings), password
+    )
+    async with db.transaction() as s:
+        await s.execute(
+            insert(users).values(
+                id=uuid.uuid4(),
+                tenant_id=platform_id,
+                username=OPERATOR_USERNAME,
+                password_hash=password_hash,
+                roles=["operator"],
+                companies=[],
+                must_change_password=True,
+                status="active",
+            )
+        )
 
 
 async def ensure_operator(

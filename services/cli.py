@@ -49,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("file", type=Path)
 
     sub.add_parser(
+        "bootstrap",
+        help="first-start set-up with secrets from the environment (the chart's migration Job)",
+    )
+    sub.add_parser(
         "purge",
         help="terminate ended contracts and purge tenants that are due (the CronJob)",
     )
@@ -73,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         report = verify_export(args.file)
         print(json.dumps(report))
         return 0 if report["ok"] else 1
+    if args.command == "bootstrap":
+        return cmd_bootstrap(settings)
     if args.command == "purge":
         return asyncio.run(cmd_purge())
     if args.command == "rotate-signing-key":
@@ -101,6 +107,21 @@ def cmd_migrate(settings: Settings, workers: int) -> int:
         )
     )
     return 0 if report.ok else 1
+
+
+def cmd_bootstrap(settings: Settings) -> int:
+    """Run after `jinji migrate`: every secret comes from the environment (the cluster's
+    Secrets); nothing secret is generated, written or printed."""
+    from services import bootstrap
+
+    try:
+        given = bootstrap.secrets_from_environment(dict(os.environ))
+        asyncio.run(bootstrap.run(settings, given))
+    except bootstrap.BootstrapError as error:
+        print(json.dumps({"ok": False, "error": str(error)}))
+        return 2
+    print(json.dumps({"ok": True, "service_clients": sorted(given.clients)}))
+    return 0
 
 
 def cmd_serve(service: str, host: str, port: int) -> int:

@@ -307,3 +307,102 @@ async def test_interrupted_platform_provisioning_is_finished_by_the_next_run(
     user = await _one(scratch_db, select(users.c.tenant_id, users.c.must_change_password))
     assert user.tenant_id == platform_id
     assert user.must_change_password is True
+
+
+CLUSTER_SECRETS = {
+    "JINJI_IDENTITY_CLIENT_SECRET": "tenant-admin-secret-from-a-k8s-secret",
+    "JINJI_INGESTION_CLIENT_SECRET": "ingestion-secret-from-a-k8s-secret-1",
+    "JINJI_ANALYTICS_CLIENT_SECRET": "analytics-secret-from-a-k8s-secret-1",
+    "JINJI_INITIAL_OPERATOR_PASSWORD": "first platform passphrase 2026",
+}
+
+
+def _jinji_bootstrap(settings: Settings, **env: str) -> tuple[int, str]:
+    import os
+    import subprocess
+    import sys
+
+    assert settings.database_url is not None
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("JINJI_")}
+    environ.update(
+        JINJI_DATABASE_URL=settings.database_url.get_secret_value(),
+        JINJI_DATA_DIR=str(settings.data_dir),
+        **env,
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "bootstrap"],
+        cwd=REPO_ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+async def _client_secret_matches(db: Database, client_id: str, secret: str) -> bool:
+    from services.identity import passwords
+    from services.identity.settings import IdentitySettings
+    from services.identity.tables import service_clients
+
+    stored = (
+        await _one(
+            db,
+            select(service_clients.c.secret_hash).where(service_clients.c.client_id == client_id),
+        )
+    )[0]
+    return passwords.verify_password(passwords.hasher(IdentitySettings()), stored, secret)
+
+
+async def test_cluster_bootstrap_takes_every_secret_from_the_environment(
+    settings: Settings, scratch_db: Database, data_dir: Path
+) -> None:
+    missing = {k: v for k, v in CLUSTER_SECRETS.items() if k != "JINJI_INGESTION_CLIENT_SECRET"}
+    code, output = _jinji_bootstrap(settings, **missing)
+    assert code == 2
+    assert "JINJI_INGESTION_CLIENT_SECRET" in output
+    assert await _count(scratch_db, tenants) == 0  # refused before changing anything
+
+    code, output = _jinji_bootstrap(settings, **CLUSTER_SECRETS)
+    assert code == 0, output
+    for secret in CLUSTER_SECRETS.values():
+        assert secret not in output
+    for client_id, name in bootstrap.CLIENT_SECRET_SETTINGS.items():
+        assert await _client_secret_matches(scratch_db, client_id, CLUSTER_SECRETS[name])
+    operator = await _one(scratch_db, select(users.c.password_hash, users.c.must_change_password))
+    assert operator.must_change_password is True
+    PasswordHasher().verify(
+        operator.password_hash, CLUSTER_SECRETS["JINJI_INITIAL_OPERATOR_PASSWORD"]
+    )
+    # Nothing secret was generated or written to disk.
+    assert not (data_dir / bootstrap.SERVICE_CLIENTS_FILE).exists()
+    assert not (data_dir / bootstrap.INITIAL_OPERATOR_FILE).exists()
+
+    # A rotated client Secret is taken on the next run; the operator's password never reset.
+    rotated = {
+        **CLUSTER_SECRETS,
+        "JINJI_INGESTION_CLIENT_SECRET": "a-rotated-ingestion-secret-2027",
+        "JINJI_INITIAL_OPERATOR_PASSWORD": "another passphrase entirely 2027",
+    }
+    code, output = _jinji_bootstrap(settings, **rotated)
+    assert code == 0, output
+    assert await _client_secret_matches(
+        scratch_db, "ingestion", rotated["JINJI_INGESTION_CLIENT_SECRET"]
+    )
+    assert await _client_secret_matches(
+        scratch_db, "analytics", CLUSTER_SECRETS["JINJI_ANALYTICS_CLIENT_SECRET"]
+    )
+    again = await _one(scratch_db, select(users.c.password_hash))
+    assert again.password_hash == operator.password_hash
+    assert await _count(scratch_db, users) == 1
+
+
+async def test_cluster_bootstrap_refuses_a_weak_operator_password(
+    settings: Settings, scratch_db: Database
+) -> None:
+    code, output = _jinji_bootstrap(
+        settings, **{**CLUSTER_SECRETS, "JINJI_INITIAL_OPERATOR_PASSWORD": "short"}
+    )
+    assert code == 2
+    assert "JINJI_INITIAL_OPERATOR_PASSWORD" in output
+    assert await _count(scratch_db, tenants) == 0
