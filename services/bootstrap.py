@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 import uuid
 from dataclasses import asdict, dataclass
@@ -25,9 +24,11 @@ from pathlib import Path
 
 from sqlalchemy import any_, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jinji.config import Settings
 from jinji.db import Database
+from jinji.files import write_private
 from jinji.keys import Envelope, KeyProvider
 from jinji.keys.sql_store import SqlDekStore
 from jinji.runtime import key_provider, make_envelope, require_database_url
@@ -236,7 +237,7 @@ async def ensure_service_clients(
         known[client_id] = secret
         changed = True
     if changed:
-        _write_private(path, json.dumps(known, indent=2) + "\n")
+        write_private(path, json.dumps(known, indent=2) + "\n")
     return known
 
 
@@ -291,18 +292,7 @@ async def ensure_given_operator(
         passwords.hash_password, passwords.hasher(settings), password
     )
     async with db.transaction() as s:
-        await s.execute(
-            insert(users).values(
-                id=uuid.uuid4(),
-                tenant_id=platform_id,
-                username=OPERATOR_USERNAME,
-                password_hash=password_hash,
-                roles=["operator"],
-                companies=[],
-                must_change_password=True,
-                status="active",
-            )
-        )
+        await _insert_operator(s, platform_id, password_hash)
 
 
 async def ensure_operator(
@@ -327,31 +317,26 @@ async def ensure_operator(
     password_hash = await asyncio.to_thread(passwords.hasher(settings).hash, otp)
     first = FirstLogin(PLATFORM_TENANT_SLUG, OPERATOR_USERNAME, otp, str(path))
     async with db.transaction() as s:
-        await s.execute(
-            insert(users).values(
-                id=uuid.uuid4(),
-                tenant_id=platform_id,
-                username=OPERATOR_USERNAME,
-                password_hash=password_hash,
-                roles=["operator"],
-                companies=[],
-                must_change_password=True,
-                status="active",
-            )
-        )
+        await _insert_operator(s, platform_id, password_hash)
         # Written before commit: if writing fails, no account exists whose password is lost.
-        _write_private(path, json.dumps(asdict(first), indent=2) + "\n")
+        write_private(path, json.dumps(asdict(first), indent=2) + "\n")
     return first
 
 
-def _write_private(path: Path, content: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(content)
-    os.replace(tmp, path)
+async def _insert_operator(s: AsyncSession, platform_id: uuid.UUID, password_hash: str) -> None:
+    """The first operator, who must choose a new password at the first login."""
+    await s.execute(
+        insert(users).values(
+            id=uuid.uuid4(),
+            tenant_id=platform_id,
+            username=OPERATOR_USERNAME,
+            password_hash=password_hash,
+            roles=["operator"],
+            companies=[],
+            must_change_password=True,
+            status="active",
+        )
+    )
 
 
 def _read_first_login(path: Path) -> FirstLogin | None:

@@ -101,8 +101,8 @@ async def upgrade_tenant(
         )
 
 
-async def tenant_versions(conn: AsyncConnection, schemas: Sequence[str]) -> dict[str, str | None]:
-    """Current revision of each tenant schema (None: never migrated)."""
+async def schema_revisions(conn: AsyncConnection, schemas: Sequence[str]) -> dict[str, str | None]:
+    """Current Alembic revision of each schema, control or tenant (None: never migrated)."""
     result: dict[str, str | None] = dict.fromkeys(schemas)
     with_table = [
         r[0]
@@ -187,7 +187,7 @@ async def migrate_all(
         head = head_revision(migrations_dir, TENANT_COMPONENT)
         async with engine.connect() as conn:
             schemas = await tenancy.list_tenant_schemas(conn)
-            versions = await tenant_versions(conn, schemas) if schemas else {}
+            versions = await schema_revisions(conn, schemas) if schemas else {}
     finally:
         await engine.dispose()
     pending = [s for s in schemas if versions.get(s) != head]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import column, func, literal, select, table, text, union_all
+from sqlalchemy import func, literal, select, table, text, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -74,34 +74,6 @@ async def row_counts(conn: AsyncConnection, schemas: list[str]) -> dict[str, dic
         for s, t, n in await conn.execute(union):
             counts[s][t] = int(n)
     return counts
-
-
-async def revisions(conn: AsyncConnection, schemas: list[str]) -> dict[str, str | None]:
-    """Each schema's Alembic revision (None: no version table)."""
-    found: dict[str, str | None] = dict.fromkeys(schemas)
-    with_table = [
-        r[0]
-        for r in await conn.execute(
-            text(
-                "SELECT table_schema FROM information_schema.tables "
-                "WHERE table_name = 'alembic_version' AND table_schema = ANY(:s)"
-            ),
-            {"s": schemas},
-        )
-    ]
-    for start in range(0, len(with_table), 500):
-        union = union_all(
-            *(
-                select(
-                    literal(s).label("s"),
-                    table("alembic_version", column("version_num"), schema=s).c.version_num,
-                )
-                for s in with_table[start : start + 500]
-            )
-        )
-        for schema, version in await conn.execute(union):
-            found[schema] = version
-    return found
 
 
 async def ensure_roles(conn: AsyncConnection, tenant_ids: Iterable[uuid.UUID]) -> list[str]:

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jinji import tenancy
 from jinji.keys import KeyProvider
-from jinji.migrate import CONTROL_COMPONENTS, TENANT_COMPONENT, head_revision
+from jinji.migrate import CONTROL_COMPONENTS, TENANT_COMPONENT, head_revision, schema_revisions
 from services.backup import database, sealing
 from services.backup.errors import BackupError
 from services.backup.manifest import KeyInfo, Manifest, SchemaFile, SchemaKind, dumps
@@ -193,7 +193,7 @@ async def take(
                             # Counted in the dump's snapshot; the locks this takes keep the
                             # schema from being dropped until its dump is done.
                             counts = await database.row_counts(facts, [schema])
-                            revision = (await database.revisions(facts, [schema]))[schema]
+                            revision = (await schema_revisions(facts, [schema]))[schema]
                         except DBAPIError:
                             if await _exists(engine, schema):
                                 raise

@@ -34,7 +34,13 @@ from sqlalchemy import text
 
 from jinji import tenancy
 from jinji.keys import KeyProvider
-from jinji.migrate import TENANT_COMPONENT, head_revision, migrate_all, upgrade_tenant
+from jinji.migrate import (
+    TENANT_COMPONENT,
+    head_revision,
+    migrate_all,
+    schema_revisions,
+    upgrade_tenant,
+)
 from services.backup import database, sealing
 from services.backup.errors import (
     BackupCorrupt,
@@ -430,7 +436,7 @@ async def restore_all(
         await engine.dispose()
         raise
     async with engine.connect() as conn:
-        as_restored = await database.revisions(conn, restored)
+        as_restored = await schema_revisions(conn, restored)
     await engine.dispose()
     # What was restored is what was dumped, down to each schema's migration revision.
     mismatched = sorted(s for s in restored if as_restored[s] != _recorded(manifest, s))

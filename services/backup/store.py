@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+from jinji.files import fsync_dir
 from services.backup.errors import BackupError, BackupNotFound, StoreFull, StoreUnavailable
 
 MANIFEST = "manifest.json"
@@ -69,14 +70,6 @@ class Store(Protocol):
 
 
 # -- a directory -------------------------------------------------------------------------
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class DirectoryStore:
@@ -178,7 +171,7 @@ class _FileWriter:
             os.fsync(self._file.fileno())
             self._file.close()
             os.rename(self._tmp, self._final)
-            _fsync_dir(self._final.parent)
+            fsync_dir(self._final.parent)
         except OSError as exc:
             raise self._store._error(exc, f"writing {where}") from None
 

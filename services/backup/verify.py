@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from jinji import tenancy
 from jinji.keys import KeyProvider
+from jinji.migrate import schema_revisions
 from services.backup import database
 from services.backup.pgtools import Tools
 from services.backup.restore import Opened, code_heads, head_of, restore_all
@@ -70,7 +71,7 @@ async def verify(
         try:
             async with engine.connect() as conn:
                 schemas = await database.jinji_schemas(conn)
-                now = await database.revisions(conn, schemas)
+                now = await schema_revisions(conn, schemas)
         finally:
             await engine.dispose()
         heads = code_heads(migrations_dir)

@@ -29,7 +29,7 @@ from jinji.migrate import (
     MigrationReport,
     head_revision,
     migrate_all,
-    tenant_versions,
+    schema_revisions,
 )
 
 MIGRATIONS = REPO_ROOT / "migrations"
@@ -64,7 +64,7 @@ class Scratch:
 
     async def versions(self, tenant_ids: Iterable[uuid.UUID]) -> dict[str, str | None]:
         async with self.db.engine.connect() as conn:
-            return await tenant_versions(conn, [tenancy.schema_name(t) for t in tenant_ids])
+            return await schema_revisions(conn, [tenancy.schema_name(t) for t in tenant_ids])
 
     async def all_schemas(self) -> list[str]:
         async with self.db.engine.connect() as conn:

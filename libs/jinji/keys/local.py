@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from jinji.files import fsync_dir
 from jinji.keys.provider import OWNER_PATTERN, KeyUnavailable, UnwrapFailed, check_owner
 
 _KEY_LEN = 32
@@ -31,15 +32,6 @@ def _aad(owner: str) -> bytes:
     # Binds the wrapped key to its owner and to this use, so a wrapped DEK copied to another
     # tenant's row, or a blob made for some other purpose, fails authentication.
     return _AAD_PREFIX + owner.encode()
-
-
-def _fsync_dir(path: Path) -> None:
-    # A rename or unlink is durable only once the directory entry itself reaches the disk.
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class LocalKeyProvider:
@@ -86,7 +78,7 @@ class LocalKeyProvider:
             os.link(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
-        _fsync_dir(self._dir)
+        fsync_dir(self._dir)
         return kek_ref
 
     def wrap(self, kek_ref: str, owner: str, dek: bytes) -> bytes:
@@ -122,4 +114,4 @@ class LocalKeyProvider:
             f.flush()
             os.fsync(f.fileno())
         os.unlink(shred)
-        _fsync_dir(self._dir)
+        fsync_dir(self._dir)
