@@ -14,6 +14,7 @@ from jinji.db import Database
 from jinji.runtime import make_envelope
 from jinji.service import context_getter, context_lifespan
 from jinji.web import Lifespan
+from services.analytics.rendered import Rendered
 from services.analytics.results import Results
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.tenant_settings import TenantSettingsSource
@@ -27,6 +28,7 @@ class Analytics:
     settings: AnalyticsSettings
     db: Database
     results: Results
+    rendered: Rendered
     tenants: TenantSettingsSource
     audit: ServiceClient
 
@@ -49,6 +51,7 @@ def build(settings: AnalyticsSettings, db: Database, http: httpx.AsyncClient) ->
         settings=settings,
         db=db,
         results=Results(db, make_envelope(settings, db), settings.result_cache_tenants),
+        rendered=Rendered(settings.rendered_cache_entries),
         tenants=TenantSettingsSource(tenants, settings.tenant_settings_ttl_s),
         audit=audit_trail.client(http, settings, tokens),
     )

@@ -105,7 +105,15 @@ class Results:
 
     async def shown(self, tenant_id: uuid.UUID, settings: TenantSettings) -> Shown:
         """The current results with small breakdown cells suppressed (see suppression)."""
-        wanted, raw = await self._current(tenant_id, settings.fiscal_year_start)
+        async with self._db.tenant_transaction(tenant_id) as tx:
+            refs = await current_versions(tx.session)
+        return await self.shown_for(tenant_id, refs, settings)
+
+    async def shown_for(
+        self, tenant_id: uuid.UUID, refs: list[VersionRef], settings: TenantSettings
+    ) -> Shown:
+        """As :meth:`shown`, for the current versions the caller has just read."""
+        wanted, raw = await self._current_for(tenant_id, refs, settings.fiscal_year_start)
         entry = self._shown.get(tenant_id)
         if entry is not None and entry[0] == wanted and entry[1] == settings.min_group_size:
             return entry[2]
@@ -122,6 +130,11 @@ class Results:
     ) -> tuple[str, pl.DataFrame]:
         async with self._db.tenant_transaction(tenant_id) as tx:
             refs = await current_versions(tx.session)
+        return await self._current_for(tenant_id, refs, fiscal_year_start)
+
+    async def _current_for(
+        self, tenant_id: uuid.UUID, refs: list[VersionRef], fiscal_year_start: int
+    ) -> tuple[str, pl.DataFrame]:
         wanted = fingerprint(refs, fiscal_year_start)
         found = self._remembered(tenant_id, wanted)
         if found is not None:

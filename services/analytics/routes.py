@@ -11,6 +11,7 @@ from fastapi import Depends, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jinji.errors import ApiError, Forbidden
 from jinji.tenant_tables import dashboard_access
@@ -21,6 +22,8 @@ from services.analytics.access import Rule, Scope
 from services.analytics.context import Analytics, ContextDep
 from services.analytics.dashboards import DASHBOARDS, Dashboard, Widget
 from services.analytics.metrics.periods import fiscal_year_of_month
+from services.analytics.rendered import Entry
+from services.analytics.results import VersionRef, current_versions, fingerprint
 from services.analytics.tenant_settings import TenantSettings
 from services.registry import SPECS as SERVICES
 
@@ -109,17 +112,21 @@ async def metric_series(
 # --- dashboards ---------------------------------------------------------------------------
 
 
-async def _rules(ctx: Analytics, tenant_id: uuid.UUID) -> dict[str, Rule]:
-    """Every dashboard's rule: the one a tenant admin set, or its default."""
-    async with ctx.db.tenant_transaction(tenant_id) as tx:
-        rows = await tx.session.execute(
-            select(dashboard_access.c.dashboard, dashboard_access.c.roles, dashboard_access.c.users)
-        )
-        custom = {r.dashboard: Rule(tuple(r.roles), tuple(r.users), custom=True) for r in rows}
+async def _rules_in(session: AsyncSession) -> dict[str, Rule]:
+    """Every dashboard's rule (inside the tenant's transaction): set by an admin, or default."""
+    rows = await session.execute(
+        select(dashboard_access.c.dashboard, dashboard_access.c.roles, dashboard_access.c.users)
+    )
+    custom = {r.dashboard: Rule(tuple(r.roles), tuple(r.users), custom=True) for r in rows}
     return {
         key: custom.get(key, Rule(board.default_roles, (), custom=False))
         for key, board in DASHBOARDS.items()
     }
+
+
+async def _rules(ctx: Analytics, tenant_id: uuid.UUID) -> dict[str, Rule]:
+    async with ctx.db.tenant_transaction(tenant_id) as tx:
+        return await _rules_in(tx.session)
 
 
 def _board(key: str) -> Dashboard:
@@ -129,13 +136,41 @@ def _board(key: str) -> Dashboard:
     return board
 
 
+def _refuse_unless_visible(rules: dict[str, Rule], principal: Principal, board: Dashboard) -> None:
+    if not access.may_view(rules[board.key], principal, needs_pay=board.pay):
+        # Looks like a missing dashboard: who may see what is not the caller's business.
+        raise ApiError(404, "dashboard_not_found", "No such dashboard.", {"dashboard": board.key})
+
+
 async def _visible_board(ctx: Analytics, principal: Principal, key: str) -> Dashboard:
     board = _board(key)
-    rule = (await _rules(ctx, access.tenant_of(principal)))[key]
-    if not access.may_view(rule, principal, needs_pay=board.pay):
-        # Looks like a missing dashboard: who may see what is not the caller's business.
-        raise ApiError(404, "dashboard_not_found", "No such dashboard.", {"dashboard": key})
+    _refuse_unless_visible(await _rules(ctx, access.tenant_of(principal)), principal, board)
     return board
+
+
+async def _open_dashboard(
+    ctx: Analytics, principal: Principal, key: str, action: str, **details: Any
+) -> tuple[Dashboard, list[VersionRef]]:
+    """One short transaction per read: the dashboard's rule, the tenant's current dataset
+    versions (what the figures must be computed from), and the audit event of the access."""
+    board = _board(key)
+    tenant_id = access.tenant_of(principal)
+    async with ctx.db.tenant_transaction(tenant_id) as tx:
+        _refuse_unless_visible(await _rules_in(tx.session), principal, board)
+        refs = await current_versions(tx.session)
+
+        async def record(session: AsyncSession) -> None:
+            await audit.record(
+                session,
+                action,
+                actor=("user", principal.subject),
+                tenant_id=tenant_id,
+                target=("dashboard", key),
+                details=details,
+            )
+
+        tx.platform_writes.append(record)
+    return board, refs
 
 
 def _title(ja: str, en: str) -> dict[str, str]:
@@ -173,14 +208,27 @@ async def _dashboard_data(
     ctx: Analytics,
     principal: Principal,
     board: Dashboard,
+    refs: list[VersionRef],
     fiscal_year: int | None,
     company: str | None,
-) -> dict[str, Any]:
+) -> Entry:
     tenant_id = access.tenant_of(principal)
     scope = access.scope_of(principal)
     settings = await ctx.tenants.get(tenant_id)
     company = _company(scope, settings, company)
-    shown = await ctx.results.shown(tenant_id, settings)
+    view = (
+        tenant_id,
+        fingerprint(refs, settings.fiscal_year_start),
+        settings.min_group_size,
+        board.key,
+        fiscal_year,
+        company,
+        scope,
+    )
+    cached = ctx.rendered.get(view)
+    if cached is not None:
+        return cached
+    shown = await ctx.results.shown_for(tenant_id, refs, settings)
     year = fiscal_year or _latest_fiscal_year(shown, settings.fiscal_year_start)
     months = queries.fiscal_months(year, settings.fiscal_year_start)
     widgets = []
@@ -201,7 +249,7 @@ async def _dashboard_data(
                 "series": queries.series(queries.select(shown, query, scope)),
             }
         )
-    return {
+    body = {
         "key": board.key,
         "title": _title(board.title_ja, board.title_en),
         "fiscal_year": year,
@@ -209,6 +257,7 @@ async def _dashboard_data(
         "company": company,
         "widgets": widgets,
     }
+    return ctx.rendered.put(view, body)
 
 
 @router.get("/v1/dashboards/{key}", tags=["dashboards"])
@@ -218,13 +267,12 @@ async def get_dashboard(
     ctx: ContextDep,
     fiscal_year: FiscalYear = None,
     company: Company = None,
-) -> dict[str, Any]:
-    board = await _visible_board(ctx, principal, key)
-    body = await _dashboard_data(ctx, principal, board, fiscal_year, company)
-    await _audit(
-        ctx, principal, "dashboard.viewed", ("dashboard", key), fiscal_year=body["fiscal_year"]
+) -> Response:
+    board, refs = await _open_dashboard(
+        ctx, principal, key, "dashboard.viewed", fiscal_year=fiscal_year
     )
-    return body
+    entry = await _dashboard_data(ctx, principal, board, refs, fiscal_year, company)
+    return Response(entry.json, media_type="application/json")
 
 
 @router.get("/v1/dashboards/{key}/export", tags=["dashboards"])
@@ -236,8 +284,10 @@ async def export_dashboard(
     fiscal_year: FiscalYear = None,
     company: Company = None,
 ) -> Response:
-    board = await _visible_board(ctx, principal, key)
-    body = await _dashboard_data(ctx, principal, board, fiscal_year, company)
+    board, refs = await _open_dashboard(
+        ctx, principal, key, "dashboard.exported", fiscal_year=fiscal_year, format=format
+    )
+    body = (await _dashboard_data(ctx, principal, board, refs, fiscal_year, company)).body
     rows = [
         [
             widget["key"],
@@ -252,15 +302,6 @@ async def export_dashboard(
         for widget in body["widgets"]
         for cell in widget["series"]
     ]
-    await _audit(
-        ctx,
-        principal,
-        "dashboard.exported",
-        ("dashboard", key),
-        fiscal_year=body["fiscal_year"],
-        format=format,
-        rows=len(rows),
-    )
     return _download(f"{key}-{body['fiscal_year']}", format, EXPORT_COLUMNS, rows)
 
 

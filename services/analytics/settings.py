@@ -11,3 +11,5 @@ class AnalyticsSettings(Settings):
     tenant_settings_ttl_s: float = Field(default=30.0, ge=0)
     # Decrypted results kept in memory, for this many tenants (least recently used first out).
     result_cache_tenants: int = Field(default=16, ge=1)
+    # Dashboards already put together (per result state, view and caller scope).
+    rendered_cache_entries: int = Field(default=2048, ge=1)
