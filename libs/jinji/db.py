@@ -29,6 +29,9 @@ from sqlalchemy.ext.asyncio import (
 from jinji import tenancy
 
 AfterCommitWork = Callable[[AsyncSession], Coroutine[Any, Any, None]]
+# The largest PostgreSQL bigint: the bound of every integer a client may send into a query
+# (offsets, sequence numbers), so a larger one is a 422, not a driver error (a 500).
+BIGINT_MAX = 2**63 - 1
 
 
 def async_url(url: str) -> str:

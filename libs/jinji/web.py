@@ -185,12 +185,26 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
+    async def unstorable_text(_: Request, exc: Exception) -> Response:
+        # Text PostgreSQL cannot store (a NUL character): the client's input, not our fault.
+        # Anything else the database refused is a bug: on to the 500 handler.
+        assert isinstance(exc, sqlalchemy.exc.DBAPIError)
+        if getattr(exc.orig, "sqlstate", None) not in UNSTORABLE_TEXT_SQLSTATES:
+            raise exc
+        return _error(
+            422, "invalid_text", "The request contains a character that cannot be stored."
+        )
+
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(sqlalchemy.exc.DBAPIError, unstorable_text)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     for exc_type in DB_OUTAGE_ERRORS:
         app.add_exception_handler(exc_type, database_error)
 
+
+# character_not_in_repertoire (a NUL in text), untranslatable_character.
+UNSTORABLE_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
 
 # Raised when PostgreSQL is down, restarting or the pool cannot get a connection.
 DB_OUTAGE_ERRORS: tuple[type[Exception], ...] = (
@@ -274,6 +288,13 @@ def create_app(
             )
         app.include_router(router)
     return app
+
+
+def file_responses(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI of a route that answers a file (use with ``response_class=Response``): its
+    media types, not JSON."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {200: {"description": "The file.", "content": dict.fromkeys(media_types, binary)}}
 
 
 def service_router(spec: ServiceSpec) -> APIRouter:

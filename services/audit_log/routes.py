@@ -14,9 +14,10 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import and_, func, or_, select
 
 from jinji import ed25519_keys
+from jinji.db import BIGINT_MAX
 from jinji.errors import ApiError, Forbidden
 from jinji.tokens import CurrentPrincipal, Principal, require_scopes
-from jinji.web import service_router
+from jinji.web import file_responses, service_router
 from services.audit_log import log, merkle, retention
 from services.audit_log.context import AuditLog, ContextDep
 from services.audit_log.events import Batch
@@ -112,8 +113,8 @@ async def _leaves(ctx: AuditLog, stream: str, size: int) -> list[bytes]:
 @router.get("/v1/proofs/inclusion", tags=["verify"])
 async def inclusion(
     stream: Stream,
-    seq: Annotated[int, Query(ge=0)],
-    size: Annotated[int, Query(ge=1)],
+    seq: Annotated[int, Query(ge=0, le=BIGINT_MAX)],
+    size: Annotated[int, Query(ge=1, le=BIGINT_MAX)],
     principal: CurrentPrincipal,
     ctx: ContextDep,
 ) -> dict[str, Any]:
@@ -134,8 +135,8 @@ async def inclusion(
 @router.get("/v1/proofs/consistency", tags=["verify"])
 async def consistency(
     stream: Stream,
-    first: Annotated[int, Query(ge=1)],
-    second: Annotated[int, Query(ge=1)],
+    first: Annotated[int, Query(ge=1, le=BIGINT_MAX)],
+    second: Annotated[int, Query(ge=1, le=BIGINT_MAX)],
     principal: CurrentPrincipal,
     ctx: ContextDep,
 ) -> dict[str, Any]:
@@ -266,7 +267,12 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str, int]:
         raise ApiError(422, "invalid_cursor", "The cursor is not valid.") from exc
 
 
-@router.get("/v1/events/export", tags=["query"])
+@router.get(
+    "/v1/events/export",
+    tags=["query"],
+    response_class=StreamingResponse,
+    responses=file_responses("application/x-ndjson"),
+)
 async def export(stream: Stream, principal: CurrentPrincipal, ctx: ContextDep) -> StreamingResponse:
     """NDJSON: the audit keys, every event (its exact recorded bytes) and every checkpoint:
     enough to verify the stream offline with `jinji audit verify FILE`."""

@@ -303,7 +303,8 @@ async def _client_credentials_grant(
     return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": expires_in})
 
 
-@router.post("/oauth2/revoke", tags=["oauth2"])
+# RFC 7009 answers 200 with an empty body: documented as such, not as JSON.
+@router.post("/oauth2/revoke", tags=["oauth2"], response_class=Response)
 async def revoke(
     ctx: IdentityDep, token: Annotated[str, Form(max_length=200)], request: Request
 ) -> Response:

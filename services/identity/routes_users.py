@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from jinji.db import BIGINT_MAX
 from jinji.tokens import Principal, require_roles
 from jinji.web import service_router
 from services.identity import users
@@ -52,7 +53,7 @@ async def list_users(
     ctx: IdentityDep,
     username: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
 ) -> dict[str, Any]:
     async with ctx.db.transaction() as s:
         rows, total = await users.list_users(

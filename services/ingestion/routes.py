@@ -17,16 +17,18 @@ from fastapi import Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from sqlalchemy import delete, func, select
 
+from jinji.db import BIGINT_MAX
 from jinji.errors import ApiError
 from jinji.tenant_tables import dataset_versions, uploads
 from jinji.tokens import Principal, bearer_token, require_roles
-from jinji.web import service_router
+from jinji.web import file_responses, service_router
 from services.ingestion import audit, metrics, pipeline, reading, store, validate, values
 from services.ingestion.context import ContextDep, Ingestion
 from services.ingestion.kinds import SPECS, Kind
 from services.registry import SPECS as SERVICES
 
 router = service_router(SERVICES["ingestion"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Uploader = Annotated[Principal, Depends(require_roles("data_updater", "tenant_admin"))]
 Admin = Annotated[Principal, Depends(require_roles("tenant_admin"))]
 CHUNK = 1024 * 1024
@@ -194,7 +196,7 @@ async def list_uploads(
     principal: Uploader,
     ctx: ContextDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
 ) -> dict[str, Any]:
     async with ctx.db.tenant_transaction(_tenant(principal)) as tx:
         rows = await tx.session.execute(
@@ -298,7 +300,12 @@ async def delete_dataset(
     return Response(status_code=204)
 
 
-@router.get("/v1/templates/{kind}", tags=["templates"])
+@router.get(
+    "/v1/templates/{kind}",
+    tags=["templates"],
+    response_class=Response,
+    responses=file_responses("text/csv", XLSX),
+)
 async def template(
     kind: Kind,
     principal: Uploader,
@@ -312,7 +319,7 @@ async def template(
     if format == "xlsx":
         return Response(
             reading.write_template_xlsx(headers),
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            media_type=XLSX,
             headers=disposition,
         )
     # Japanese headers in CP932, so Excel on Japanese Windows opens the file as it is.

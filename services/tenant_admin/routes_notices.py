@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from jinji.db import BIGINT_MAX
 from jinji.errors import Forbidden
 from jinji.tokens import (
     CurrentPrincipal,
@@ -122,7 +123,7 @@ async def list_notices(
     ctx: ContextDep,
     include_past: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
 ) -> dict[str, Any]:
     operator = is_operator(principal)
     if include_past and not operator:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
+from jinji.db import BIGINT_MAX
 from jinji.errors import Forbidden
 from jinji.tokens import OperatorPrincipal, Principal
 from jinji.web import service_router
@@ -78,7 +79,7 @@ async def list_reports(
     ctx: ContextDep,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
 ) -> dict[str, Any]:
     async with ctx.db.transaction() as s:
         found, total = await reports.list_reports(

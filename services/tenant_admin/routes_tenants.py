@@ -11,6 +11,7 @@ from fastapi import Query
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, insert, select, text, update
 
+from jinji.db import BIGINT_MAX
 from jinji.errors import ApiError, Forbidden
 from jinji.tenancy import PLATFORM_TENANT_SLUG
 from jinji.tokens import CurrentPrincipal, OperatorPrincipal, Principal
@@ -139,7 +140,7 @@ async def list_tenants(
         Literal["provisioning", "active", "terminated", "purged"] | None, Query()
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
 ) -> dict[str, Any]:
     conditions = [tenants.c.slug != PLATFORM_TENANT_SLUG]
     if status is not None:
