@@ -1,5 +1,5 @@
 """First-start set-up of a deployment, run by `jinji up` and by `jinji bootstrap` (the chart's
-migration Job).
+bootstrap hook Job, after the migration Job).
 
 Idempotent and resumable: each step checks what exists and does only what is missing.
 1. the reserved tenant ``platform`` with its KEK and first DEK;
@@ -67,6 +67,8 @@ CLIENT_SECRET_SETTINGS = {
     "analytics": "JINJI_ANALYTICS_CLIENT_SECRET",
 }
 MIN_SECRET_CHARS = 24
+# The setting the first operator's password is read from (only while no operator exists).
+OPERATOR_PASSWORD_SETTING = "JINJI_INITIAL_OPERATOR_PASSWORD"  # noqa: S105 (a name)
 
 
 class BootstrapError(Exception):
@@ -83,12 +85,12 @@ def secrets_from_environment(environ: dict[str, str]) -> GivenSecrets:
                 f"(at least {MIN_SECRET_CHARS} characters)"
             )
         clients[client_id] = value
-    password = environ.get("JINJI_INITIAL_OPERATOR_PASSWORD") or None
+    password = environ.get(OPERATOR_PASSWORD_SETTING) or None
     if password is not None:
         try:
             passwords.check_password(password, username=OPERATOR_USERNAME)
         except passwords.PasswordRejected as rejected:
-            raise BootstrapError(f"JINJI_INITIAL_OPERATOR_PASSWORD: {rejected}") from None
+            raise BootstrapError(f"{OPERATOR_PASSWORD_SETTING}: {rejected}") from None
     return GivenSecrets(clients, password)
 
 
@@ -286,7 +288,7 @@ async def ensure_given_operator(
         return
     if password is None:
         raise BootstrapError(
-            "no operator exists yet: set JINJI_INITIAL_OPERATOR_PASSWORD (from a Secret)"
+            f"no operator exists yet: set {OPERATOR_PASSWORD_SETTING} (from a Secret)"
         )
     password_hash = await asyncio.to_thread(
         passwords.hash_password, passwords.hasher(settings), password

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser(
         "bootstrap",
-        help="first-start set-up with secrets from the environment (the chart's migration Job)",
+        help="first-start set-up with secrets from the environment (a chart hook, after migrate)",
     )
     sub.add_parser(
         "purge",

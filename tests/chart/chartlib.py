@@ -21,6 +21,8 @@ NAMESPACE = "jinji-prod"
 # Oldest and newest Kubernetes versions the chart is validated against (Chart.yaml kubeVersion).
 KUBE_VERSIONS = ("1.29.0", "1.37.0")
 COMPONENTS = ("identity", "tenant-admin", "ingestion", "analytics", "audit-log")
+# The web console's Deployment (`jinji serve console`): static files, no database or secret.
+CONSOLE = "console"
 # Component → CLI service name (`jinji serve <name>`, the metrics label).
 SERVICE_NAMES = {
     "identity": "identity",

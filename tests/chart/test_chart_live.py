@@ -1,7 +1,9 @@
-"""The chart's workloads run here as Kubernetes would run them, minus Kubernetes: each
-Deployment's own command and environment as rendered (secret references resolved from a
-stand-in Secret store, in-cluster URLs pointed at loopback ports, KMS as moto's server),
-then the probes, the `helm test` hook, every metric the rules and dashboards name, and
+"""The chart's workloads run here as Kubernetes would run them, minus Kubernetes: on a new,
+empty database the install hooks' Jobs in their hook order (`jinji migrate`, then `jinji
+bootstrap`), then each Deployment's own command, the web console's too; every command with
+its environment as rendered (secret references resolved from a stand-in Secret store,
+in-cluster URLs pointed at loopback ports, KMS as moto's server). Then the probes, the first
+operator's sign-in, the `helm test` hook, every metric the rules and dashboards name, and
 Debian's Prometheus scraping the five services with the chart's rules loaded."""
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -22,14 +25,24 @@ import httpx
 import promql_parser
 import pytest
 import yaml
-from chartlib import COMPONENTS, DEV, NAMESPACE, SERVICE_NAMES, Rendered, load_values, render
+from chartlib import (
+    COMPONENTS,
+    CONSOLE,
+    DEV,
+    NAMESPACE,
+    SERVICE_NAMES,
+    Rendered,
+    effective_values,
+    load_values,
+    render,
+)
 from moto.server import ThreadedMotoServer
 from prometheus_client.parser import text_string_to_metric_families
-from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
+from jinji.config import Settings
 from services import bootstrap
-from services.identity.settings import IdentitySettings
+from services.console import CONTENT_SECURITY_POLICY
 from services.registry import SPECS
 
 pytestmark = pytest.mark.e2e
@@ -73,12 +86,34 @@ class Pod:
         return self.log.read_text(errors="replace")[-3000:]
 
 
+SecretStore = dict[tuple[str, str], str]
+
+
+@dataclass
+class HookRun:
+    """One hook Job's container, run to completion as a local process."""
+
+    job: str
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def answer(self) -> dict[str, Any]:
+        """The one JSON line the command prints."""
+        (line,) = self.stdout.splitlines()
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+
 @dataclass
 class Cluster:
     release: Rendered
     pods: dict[str, Pod]
     exporter: str
     tmp: Path
+    secrets: SecretStore
+    install_hooks: list[HookRun]
+    console: Pod | None
     urls: dict[str, str] = field(default_factory=dict)
 
     def localize(self, value: str) -> str:
@@ -90,17 +125,27 @@ class Cluster:
 
 def container_of(manifest: dict[str, Any]) -> dict[str, Any]:
     spec = manifest["spec"]
-    if manifest["kind"] == "Deployment":
+    if manifest["kind"] in ("Deployment", "Job"):
         spec = spec["template"]["spec"]
     (container,) = spec["containers"]
     return container
 
 
+def env_refs(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The container's secret references: variable → secretKeyRef."""
+    return {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in container["env"]
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+
+
 def resolve_env(
-    container: dict[str, Any], secrets: dict[tuple[str, str], str], localize: Any, pod_tmp: Path
+    container: dict[str, Any], secrets: SecretStore, localize: Any, pod_tmp: Path
 ) -> dict[str, str]:
     """The container's environment as the kubelet builds it: plain values, and secret
-    references looked up (a reference to a missing Secret key fails, as it would there)."""
+    references looked up (a reference to a missing Secret key fails, as it would there,
+    unless it is optional: then the variable is not set)."""
     env = {}
     for entry in container["env"]:
         if "value" in entry:
@@ -109,8 +154,69 @@ def resolve_env(
             env[entry["name"]] = re.sub(r"^/tmp(?=/|$)", str(pod_tmp), value)
         else:
             ref = entry["valueFrom"]["secretKeyRef"]
+            if ref.get("optional") and (ref["name"], ref["key"]) not in secrets:
+                continue
             env[entry["name"]] = secrets[(ref["name"], ref["key"])]
     return env
+
+
+def hook_jobs(release: Rendered, event: str) -> list[dict[str, Any]]:
+    """The Jobs Helm runs for ``event`` (pre-install, pre-upgrade) before the release's
+    objects, in Helm's order (hook weight, then name); it waits for each to complete."""
+    hooks = [
+        job
+        for job in release.of_kind("Job")
+        if event in job["metadata"].get("annotations", {}).get("helm.sh/hook", "").split(",")
+    ]
+    return sorted(
+        hooks,
+        key=lambda j: (
+            int(j["metadata"]["annotations"]["helm.sh/hook-weight"]),
+            j["metadata"]["name"],
+        ),
+    )
+
+
+def run_hooks(release: Rendered, event: str, secrets: SecretStore, tmp: Path) -> list[HookRun]:
+    """Each hook Job's command and environment as rendered, in order, until one fails (as
+    Helm stops there)."""
+    runs = []
+    for job in hook_jobs(release, event):
+        name = job["metadata"]["name"]
+        container = container_of(job)
+        pod_tmp = tmp / name
+        pod_tmp.mkdir(parents=True, exist_ok=True)
+        env = resolve_env(container, secrets, lambda value: value, pod_tmp)
+        ran = subprocess.run(
+            [str(Path(sys.executable).parent / "jinji"), *container["args"]],
+            cwd=pod_tmp,
+            env=_process_env(pod_tmp, env),
+            capture_output=True,
+            text=True,
+            timeout=job["spec"]["activeDeadlineSeconds"],
+        )
+        runs.append(HookRun(name, ran.returncode, ran.stdout, ran.stderr))
+        if ran.returncode != 0:
+            break
+    return runs
+
+
+def chart_secrets(values: dict[str, Any], database_url: str) -> SecretStore:
+    """What the operator puts in the Secrets the chart references (docs/operations.md,
+    "Secrets"): the database URL, a random secret per service client, the first operator's
+    password."""
+    effective = effective_values(values)
+    clients = effective["serviceClients"]
+    password = effective["bootstrap"]["initialOperatorPassword"]
+    database = effective["database"]
+    return {
+        (database["existingSecret"], database["key"]): database_url,
+        **{
+            (clients["existingSecret"], key): secrets.token_urlsafe(32)
+            for key in clients["keys"].values()
+        },
+        (password["existingSecret"], password["key"]): f"first sign-in {secrets.token_hex(8)}",
+    }
 
 
 def wait_ok(url: str, pod: Pod, timeout_s: float = 90) -> None:
@@ -157,27 +263,13 @@ async def cluster(
     values = load_values(DEV) or {}
     values["kms"]["endpointUrl"] = kms
     release = render(values)
-    async with scratch_database() as url:
-        with pytest.MonkeyPatch.context() as mp:
-            for name, value in AWS_ENV.items():
-                mp.setenv(name, value)
-            first = await bootstrap.run(
-                IdentitySettings(
-                    database_url=SecretStr(url),
-                    data_dir=tmp / "bootstrap",
-                    key_provider="aws-kms",
-                    kms_endpoint_url=kms,
-                )
-            )
-        assert first is not None
-        clients = json.loads((tmp / "bootstrap" / bootstrap.SERVICE_CLIENTS_FILE).read_text())
-        # What the operator puts in the Secrets the chart references (docs/operations.md).
-        secrets = {
-            ("jinji-database", "database-url"): url,
-            ("jinji-service-clients", "tenant-admin"): clients["tenant-admin"],
-            ("jinji-service-clients", "ingestion"): clients["ingestion"],
-            ("jinji-service-clients", "analytics"): clients["analytics"],
-        }
+    # A new, empty database: the install hooks migrate and bootstrap it, as on a first
+    # `helm install`; nothing is set up by the test itself.
+    async with scratch_database(migrated=False) as url:
+        store = chart_secrets(values, url)
+        hooks = run_hooks(release, "pre-install", store, tmp / "install-hooks")
+        failed = [h for h in hooks if h.returncode != 0]
+        assert not failed, f"{failed[0].job}: {failed[0].stdout}{failed[0].stderr[-3000:]}"
         ports = {c: free_port() for c in COMPONENTS}
         container_port = values.get("containerPort", 8000)
         urls = {
@@ -185,12 +277,10 @@ async def cluster(
             for c, p in ports.items()
         }
         pods: dict[str, Pod] = {}
+        console: Pod | None = None
         try:
             for component in COMPONENTS:
                 manifest = release.one("Deployment", f"jinji-{component}")
-                container = container_of(manifest)
-                pod_tmp = tmp / component / "tmp"
-                pod_tmp.mkdir(parents=True)
 
                 def localize(value: str, port: int = ports[component]) -> str:
                     for internal, local in urls.items():
@@ -198,23 +288,23 @@ async def cluster(
                     # The container's own port (identity's JWKS over loopback).
                     return value.replace(f"127.0.0.1:{container_port}/", f"127.0.0.1:{port}/")
 
-                env = resolve_env(container, secrets, localize, pod_tmp)
-                args = list(container["args"])
-                # Inside a pod 0.0.0.0 is the pod's own address; here, loopback only.
-                args[args.index("--host") + 1] = "127.0.0.1"
-                args[args.index("--port") + 1] = str(ports[component])
-                process, log = _run_container(args, env, pod_tmp, tmp / f"{component}.log")
-                pods[component] = Pod(component, ports[component], manifest, process, log)
-            for pod in pods.values():
+                pods[component] = _start_pod(
+                    component, manifest, ports[component], store, localize, tmp
+                )
+            # The console, when `make test` has built it (the image always has it).
+            if (Settings.model_fields["web_dir"].default / "index.html").is_file():
+                manifest = release.one("Deployment", f"jinji-{CONSOLE}")
+                console = _start_pod(CONSOLE, manifest, free_port(), store, lambda v: v, tmp)
+            for pod in [*pods.values(), *([console] if console else [])]:
                 probe = container_of(pod.manifest)["startupProbe"]["httpGet"]["path"]
                 wait_ok(f"{pod.base}{probe}", pod)
             exporter = _start_exporter(url, tmp)
             try:
-                yield Cluster(release, pods, exporter.url, tmp, urls)
+                yield Cluster(release, pods, exporter.url, tmp, store, hooks, console, urls)
             finally:
                 exporter.stop()
         finally:
-            for pod in pods.values():
+            for pod in [*pods.values(), *([console] if console else [])]:
                 _stop(pod.process)
             from jinji.db import Database
             from jinji.tenancy import list_tenant_schemas
@@ -225,6 +315,36 @@ async def cluster(
             await db.dispose()
 
 
+def _start_pod(
+    component: str,
+    manifest: dict[str, Any],
+    port: int,
+    secrets: SecretStore,
+    localize: Any,
+    tmp: Path,
+) -> Pod:
+    container = container_of(manifest)
+    pod_tmp = tmp / component / "tmp"
+    pod_tmp.mkdir(parents=True)
+    env = resolve_env(container, secrets, localize, pod_tmp)
+    args = list(container["args"])
+    # Inside a pod 0.0.0.0 is the pod's own address; here, loopback only.
+    args[args.index("--host") + 1] = "127.0.0.1"
+    args[args.index("--port") + 1] = str(port)
+    process, log = _run_container(args, env, pod_tmp, tmp / f"{component}.log")
+    return Pod(component, port, manifest, process, log)
+
+
+def _process_env(pod_tmp: Path, env: dict[str, str]) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(pod_tmp),
+        "TMPDIR": str(pod_tmp),
+        **AWS_ENV,
+        **env,
+    }
+
+
 def _run_container(
     args: list[str], env: dict[str, str], pod_tmp: Path, log: Path
 ) -> tuple[subprocess.Popen[bytes], Path]:
@@ -232,13 +352,7 @@ def _run_container(
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / "jinji"), *args],  # the image's ENTRYPOINT
             cwd=pod_tmp,
-            env={
-                "PATH": os.environ["PATH"],
-                "HOME": str(pod_tmp),
-                "TMPDIR": str(pod_tmp),
-                **AWS_ENV,
-                **env,
-            },
+            env=_process_env(pod_tmp, env),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -380,6 +494,85 @@ def test_probes_and_ports_of_the_manifests_answer(cluster: Cluster) -> None:
         assert ready["service"] == SERVICE_NAMES[component]
 
 
+def test_install_hooks_migrated_then_bootstrapped_and_printed_no_secret(cluster: Cluster) -> None:
+    """`jinji migrate`, then `jinji bootstrap`, each ran as its rendered Job on the new
+    database (the Deployments above started only afterwards, on what they set up); each
+    printed one JSON line, and no secret of the store appears in any output."""
+    assert [h.job for h in cluster.install_hooks] == ["jinji-migrate", "jinji-bootstrap"]
+    migrated, bootstrapped = (h.answer() for h in cluster.install_hooks)
+    assert migrated["ok"] is True
+    assert migrated["failed"] == []
+    assert bootstrapped == {"ok": True, "service_clients": sorted(bootstrap.CLIENT_SECRET_SETTINGS)}
+    for hook in cluster.install_hooks:
+        for key, secret in cluster.secrets.items():
+            if key[0] != "jinji-database":
+                assert secret not in hook.stdout + hook.stderr, (hook.job, key)
+
+
+def test_first_operator_signs_in_with_the_secrets_password_and_must_change_it(
+    cluster: Cluster,
+) -> None:
+    job = cluster.release.one("Job", "jinji-bootstrap")
+    ref = env_refs(container_of(job))[bootstrap.OPERATOR_PASSWORD_SETTING]
+    password = cluster.secrets[(ref["name"], ref["key"])]
+    login = f"{cluster.pods['identity'].base}/identity/v1/login"
+    step = httpx.post(
+        login,
+        json={"tenant": "platform", "username": bootstrap.OPERATOR_USERNAME, "password": password},
+    )
+    assert step.status_code == 200, step.text
+    assert step.json()["challenge"] == "password_change"
+    wrong = httpx.post(
+        login,
+        json={
+            "tenant": "platform",
+            "username": bootstrap.OPERATOR_USERNAME,
+            "password": password + "x",
+        },
+    )
+    assert wrong.status_code == 401
+
+
+def test_upgrade_hooks_run_again_without_the_operator_password_secret(cluster: Cluster) -> None:
+    """On `helm upgrade` both hooks run again: migrate skips what is at head, bootstrap
+    changes nothing. The operator exists, so the first password's Secret, which may be deleted
+    after the first sign-in (its reference is optional), is not needed."""
+    job = cluster.release.one("Job", "jinji-bootstrap")
+    ref = env_refs(container_of(job))[bootstrap.OPERATOR_PASSWORD_SETTING]
+    without = {k: v for k, v in cluster.secrets.items() if k != (ref["name"], ref["key"])}
+    runs = run_hooks(cluster.release, "pre-upgrade", without, cluster.tmp / "upgrade-hooks")
+    assert [(h.job, h.returncode) for h in runs] == [
+        ("jinji-migrate", 0),
+        ("jinji-bootstrap", 0),
+    ], runs[-1].stdout + runs[-1].stderr[-3000:]
+    assert all(h.answer()["ok"] is True for h in runs)
+
+
+def test_console_serves_the_build_as_its_deployment_runs_it(cluster: Cluster) -> None:
+    if cluster.console is None:
+        pytest.skip("no web/dist: `make test` builds the console before the tests")
+    pod = cluster.console
+    container = container_of(pod.manifest)
+    # It started with no database, secret or KMS setting at all.
+    assert not env_refs(container)
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        path = container[probe]["httpGet"]["path"]
+        answer = httpx.get(f"{pod.base}{path}", timeout=5)
+        assert answer.status_code == 200, (probe, answer.text)
+        assert answer.json() == {"status": "ok", "service": "console"}
+    # What the Ingress sends it: "/", client routes (page navigations), the built files.
+    index = httpx.get(f"{pod.base}/", timeout=5)
+    assert index.status_code == 200
+    assert index.headers["content-type"].startswith("text/html")
+    assert index.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    route = httpx.get(f"{pod.base}/dashboards/workforce", headers={"Accept": "text/html"})
+    assert route.text == index.text
+    for asset in re.findall(r'(?:src|href)="(/assets/[^"]+)"', index.text):
+        assert httpx.get(f"{pod.base}{asset}", timeout=5).status_code == 200, asset
+    # /metrics at the root goes to the console through the Ingress: nothing to see there.
+    assert httpx.get(f"{pod.base}/metrics", timeout=5).status_code == 404
+
+
 def test_services_reach_each_other_at_their_in_cluster_addresses(cluster: Cluster) -> None:
     """Service tokens from identity at JINJI_IDENTITY_URL with the secrets from the
     referenced Secret, and the audit log verifying them at JINJI_JWKS_URL: a client
@@ -387,9 +580,8 @@ def test_services_reach_each_other_at_their_in_cluster_addresses(cluster: Cluste
     tenant_admin = container_of(cluster.pods["tenant-admin"].manifest)
     env = {e["name"]: e.get("value") for e in tenant_admin["env"]}
     identity_url = cluster.localize(env["JINJI_IDENTITY_URL"])
-    secret = json.loads((cluster.tmp / "bootstrap" / bootstrap.SERVICE_CLIENTS_FILE).read_text())[
-        "tenant-admin"
-    ]
+    ref = env_refs(tenant_admin)[bootstrap.CLIENT_SECRET_SETTINGS["tenant-admin"]]
+    secret = cluster.secrets[(ref["name"], ref["key"])]
     issued = httpx.post(
         f"{identity_url}/oauth2/token",
         data={"grant_type": "client_credentials", "audience": "jinji-audit-log"},

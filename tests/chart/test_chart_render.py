@@ -5,6 +5,7 @@ documented network flows only (13.1.3, CLD13.1.4), secrets by reference only, Ja
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from chartlib import (
     CHART,
     COMPONENTS,
+    CONSOLE,
     DEV,
     KUBE_VERSIONS,
     NAMESPACE,
@@ -29,9 +31,11 @@ from chartlib import (
 )
 
 from jinji.config import REPO_ROOT, Settings
+from services import bootstrap
 from services.analytics.settings import AnalyticsSettings
 from services.audit_log.settings import AuditLogSettings
 from services.backup.settings import BackupSettings
+from services.console import HEALTH_PATH
 from services.identity.settings import IdentitySettings
 from services.ingestion.settings import IngestionSettings
 from services.registry import SPECS
@@ -45,9 +49,19 @@ SETTINGS: dict[str, type[Settings]] = {
     "analytics": AnalyticsSettings,
     "audit-log": AuditLogSettings,
     "migrate": Settings,
+    # Bootstrap reads the shared settings and identity's (password hashing); the secrets it
+    # is given are checked against services/bootstrap.py separately.
+    "bootstrap": IdentitySettings,
     "purge": TenantAdminSettings,
     "backup": BackupSettings,
     "backup-verify": BackupSettings,
+    CONSOLE: Settings,
+}
+# What `jinji bootstrap` reads from its environment besides settings (each service client's
+# secret, the first operator's password), as services/bootstrap.py names them.
+BOOTSTRAP_SECRETS = {
+    *bootstrap.CLIENT_SECRET_SETTINGS.values(),
+    bootstrap.OPERATOR_PASSWORD_SETTING,
 }
 
 
@@ -113,27 +127,24 @@ def test_production_renders_every_kind_the_issue_lists(production_release: Rende
     counts: dict[str, int] = {}
     for _, doc in production_release.docs:
         counts[doc["kind"]] = counts.get(doc["kind"], 0) + 1
-    per_service = (
-        "Deployment",
-        "Service",
-        "HorizontalPodAutoscaler",
-        "PodDisruptionBudget",
-        "ServiceMonitor",
-    )
-    for kind in per_service:
+    # The console has a Deployment, Service and PDB too, but no HPA and no ServiceMonitor.
+    for kind in ("Deployment", "Service", "PodDisruptionBudget"):
+        assert counts[kind] == len(COMPONENTS) + 1, kind
+    for kind in ("HorizontalPodAutoscaler", "ServiceMonitor"):
         assert counts[kind] == len(COMPONENTS), kind
     assert counts["Ingress"] == 1
     assert counts["PrometheusRule"] == 1
     assert counts["ConfigMap"] == 4  # the dashboards
-    # migrate; purge, backup, backup-verify; the helm test pod.
-    assert (counts["Job"], counts["CronJob"], counts["Pod"]) == (1, 3, 1)
-    assert counts["ServiceAccount"] == len(COMPONENTS) + 1  # + the backup jobs' own
+    # migrate, bootstrap; purge, backup, backup-verify; the helm test pod.
+    assert (counts["Job"], counts["CronJob"], counts["Pod"]) == (2, 3, 1)
+    # + the console's, the bootstrap hook's and the backup jobs' own.
+    assert counts["ServiceAccount"] == len(COMPONENTS) + 3
 
 
 def test_every_pod_is_hardened_and_bounded(any_release: Rendered) -> None:
     specs = pod_specs(any_release)
     workloads = {component_of(labels) for _, _, labels in specs}
-    always = {*COMPONENTS, "migrate", "purge", "helm-test"}
+    always = {*COMPONENTS, CONSOLE, "migrate", "bootstrap", "purge", "helm-test"}
     assert always <= workloads <= always | {"backup", "backup-verify"}
     for where, spec, _ in specs:
         assert spec["automountServiceAccountToken"] is False, where
@@ -188,6 +199,47 @@ def test_each_service_runs_its_own_command_with_probes_on_its_prefix(
         assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == name(component)
 
 
+def test_console_runs_alone_with_probes_on_its_health_path(any_release: Rendered) -> None:
+    deployment = any_release.one("Deployment", name(CONSOLE))
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    port = container["ports"][0]
+    assert port["name"] == "http"
+    assert container["args"] == [
+        "serve",
+        "console",
+        "--host",
+        "0.0.0.0",  # noqa: S104 (inside the pod, behind its NetworkPolicy)
+        "--port",
+        str(port["containerPort"]),
+    ]
+    probes = {
+        probe: (container[probe]["httpGet"]["path"], container[probe]["httpGet"]["port"])
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe")
+    }
+    assert set(probes.values()) == {(HEALTH_PATH, "http")}
+    # Static files: no database, secret, KMS setting or credentials, no in-cluster URL.
+    assert set(env_of(container)) <= {"JINJI_LOG_LEVEL", "FORWARDED_ALLOW_IPS"}
+    assert "envFrom" not in container
+    # Its own ServiceAccount, without the services' IRSA role (nor a token).
+    account = any_release.one("ServiceAccount", name(CONSOLE))
+    assert pod["serviceAccountName"] == name(CONSOLE)
+    assert "annotations" not in account["metadata"]
+    assert account["automountServiceAccountToken"] is False
+    # Small: static files only.
+    resources = container["resources"]
+    assert _quantity(resources["requests"]["cpu"]) <= 0.05
+    assert _quantity(resources["limits"]["memory"]) <= 256 * 2**20
+
+
+def _quantity(text: str | int | float) -> float:
+    """A Kubernetes quantity (100m, 1, 64Mi, 1Gi) as a number."""
+    units = {"m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    match = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", str(text))
+    assert match, text
+    return float(match.group(1)) * units[match.group(2)]
+
+
 def test_jobs_run_migrate_before_install_and_upgrade_and_purge_daily(
     production_release: Rendered,
 ) -> None:
@@ -203,6 +255,33 @@ def test_jobs_run_migrate_before_install_and_upgrade_and_purge_daily(
     assert int(policy["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
         hooks["helm.sh/hook-weight"]
     )
+
+    # Then `jinji bootstrap`, a hook of its own with a later weight: Helm runs hooks by weight
+    # and waits for each Job, so it starts only on a migrated database. Its policy and its
+    # ServiceAccount (KMS rights: IRSA) are hooks that come before either Job.
+    boot = production_release.one("Job", name("bootstrap"))
+    boot_hooks = boot["metadata"]["annotations"]
+    assert boot_hooks["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert int(boot_hooks["helm.sh/hook-weight"]) > int(hooks["helm.sh/hook-weight"])
+    assert "before-hook-creation" in boot_hooks["helm.sh/hook-delete-policy"]
+    boot_pod = boot["spec"]["template"]["spec"]
+    assert boot_pod["containers"][0]["args"] == ["bootstrap"]
+    for kind in ("NetworkPolicy", "ServiceAccount"):
+        prerequisite = production_release.one(kind, name("bootstrap"))["metadata"]["annotations"]
+        assert prerequisite["helm.sh/hook"] == "pre-install,pre-upgrade", kind
+        assert int(prerequisite["helm.sh/hook-weight"]) < int(hooks["helm.sh/hook-weight"]), kind
+        assert prerequisite["helm.sh/hook-delete-policy"] == "before-hook-creation", kind
+    account = production_release.one("ServiceAccount", name("bootstrap"))
+    assert boot_pod["serviceAccountName"] == name("bootstrap")
+    assert account["automountServiceAccountToken"] is False
+    irsa = production_release.one("ServiceAccount", name("identity"))["metadata"]["annotations"]
+    assert irsa.items() <= account["metadata"]["annotations"].items()
+    # A missing or weak setting (exit 2) is not retried.
+    (rule,) = boot["spec"]["podFailurePolicy"]["rules"]
+    assert rule == {
+        "action": "FailJob",
+        "onExitCodes": {"containerName": "bootstrap", "operator": "In", "values": [2]},
+    }
 
     cron = production_release.one("CronJob", name("purge"))
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
@@ -263,15 +342,60 @@ def test_secrets_are_only_referenced_and_each_pod_gets_only_its_own(
             for env_name in env:
                 if re.search(r"(SECRET|PASSWORD|DATABASE_URL|SERVER_URL|TOKEN)$", env_name):
                     assert env_name in secret_names, f"{where}: {env_name} is not a reference"
-            if component == "helm-test":
+            if component in ("helm-test", CONSOLE):
                 assert secret_names == set(), where
                 continue
             expected = {"JINJI_DATABASE_URL"}
+            if component == "bootstrap":
+                expected |= BOOTSTRAP_SECRETS
             if component in client_secret:
                 expected.add(client_secret[component])
             if component == "backup-verify" and "JINJI_BACKUP_VERIFY_SERVER_URL" in env:
                 expected.add("JINJI_BACKUP_VERIFY_SERVER_URL")
             assert secret_names == expected, where
+
+
+def test_bootstrap_gets_the_secrets_the_services_hold_as_it_reads_them(
+    any_release: Rendered,
+) -> None:
+    """The bootstrap Job registers each service client with the secret that client's service
+    reads: the same Secret key, under the name services/bootstrap.py reads it by. Resolving
+    the rendered references from a stand-in Secret store, `secrets_from_environment` must
+    find every client's secret and the operator's password."""
+    job = any_release.one("Job", name("bootstrap"))
+    env = env_of(job["spec"]["template"]["spec"]["containers"][0])
+    refs = {
+        env_name: entry["valueFrom"]["secretKeyRef"]
+        for env_name, entry in env.items()
+        if "secretKeyRef" in entry.get("valueFrom", {})
+    }
+    for client_id, setting in bootstrap.CLIENT_SECRET_SETTINGS.items():
+        service = any_release.one("Deployment", name(client_id))
+        held = env_of(service["spec"]["template"]["spec"]["containers"][0])[setting]
+        assert refs[setting] == held["valueFrom"]["secretKeyRef"], client_id
+    values = effective_values(None)["bootstrap"]["initialOperatorPassword"]
+    password = refs[bootstrap.OPERATOR_PASSWORD_SETTING]
+    assert (password["name"], password["key"]) == (values["existingSecret"], values["key"])
+    # Read only while no operator exists: the Secret may go once the operator signed in.
+    assert password["optional"] is True
+    for env_name, ref in refs.items():
+        if env_name != bootstrap.OPERATOR_PASSWORD_SETTING:
+            assert "optional" not in ref, env_name
+
+    # A distinct stand-in per Secret key, long enough for every check.
+    store = {
+        (ref["name"], ref["key"]): hashlib.sha256(
+            f"{ref['name']}/{ref['key']}".encode()
+        ).hexdigest()
+        for ref in refs.values()
+    }
+    environ = {env_name: store[(ref["name"], ref["key"])] for env_name, ref in refs.items()}
+    given = bootstrap.secrets_from_environment(environ)
+    assert given.clients == {
+        client_id: environ[setting]
+        for client_id, setting in bootstrap.CLIENT_SECRET_SETTINGS.items()
+    }
+    assert given.operator_password == environ[bootstrap.OPERATOR_PASSWORD_SETTING]
 
 
 def test_install_notes_name_every_secret_the_release_reads(any_release: Rendered) -> None:
@@ -311,6 +435,20 @@ def test_install_notes_name_every_secret_the_release_reads(any_release: Rendered
         ({"backup": {"keepDailyDays": 14}}, "keepDailyDays"),
         ({"backup": {"s3Region": "eu-west-1"}}, "s3Region"),
         ({"backup": {"store": ""}}, "store"),
+        # The first operator's password: only a Secret reference, and one is required.
+        (
+            {"bootstrap": {"initialOperatorPassword": None}},
+            "missing property 'initialOperatorPassword'",
+        ),
+        ({"bootstrap": {"initialOperatorPassword": {"existingSecret": ""}}}, "existingSecret"),
+        (
+            {"bootstrap": {"initialOperatorPassword": "first-password-2026"}},
+            "got string, want object",
+        ),
+        (
+            {"bootstrap": {"initialOperatorPassword": {"value": "first-password-2026"}}},
+            "additional properties 'value'",
+        ),
     ],
 )
 def test_schema_refuses_values_that_break_a_control(override: dict[str, Any], refused: str) -> None:
@@ -339,6 +477,10 @@ def test_every_setting_the_chart_passes_is_one_the_service_reads(any_release: Re
             continue
         settings_class = SETTINGS[component]
         env = env_of(spec["containers"][0])
+        if component == "bootstrap":
+            # Read by secrets_from_environment, not by a settings class (tested above).
+            assert set(env) >= BOOTSTRAP_SECRETS, where
+            env = {k: v for k, v in env.items() if k not in BOOTSTRAP_SECRETS}
         kwargs: dict[str, Any] = {}
         for env_name, entry in env.items():
             if not env_name.startswith("JINJI_"):
@@ -348,6 +490,9 @@ def test_every_setting_the_chart_passes_is_one_the_service_reads(any_release: Re
             assert field in settings_class.model_fields, f"{where}: {env_name} is not read"
             kwargs[field] = entry.get("value", "postgresql://stand-in@db/jinji")
         settings = settings_class.model_validate(kwargs)
+        if component == CONSOLE:
+            assert settings.database_url is None, where  # and no keys either
+            continue
         assert settings.key_provider == "aws-kms"
         assert settings.kms_region in ("ap-northeast-1", "ap-northeast-3")
 
@@ -377,16 +522,46 @@ def test_in_cluster_urls_name_the_rendered_services(any_release: Rendered) -> No
             assert env["JINJI_JWKS_URL"]["value"].startswith("http://127.0.0.1:")
 
 
+def ingress_backend(paths: list[dict[str, Any]], path: str) -> str | None:
+    """The Service a request path goes to, by the Ingress rules for pathType Prefix: a path
+    matches a prefix element by element, and the longest matching prefix wins."""
+    elements = [e for e in path.split("/") if e]
+    best: tuple[int, str] | None = None
+    for rule in paths:
+        assert rule["pathType"] == "Prefix"
+        prefix = [e for e in rule["path"].split("/") if e]
+        if elements[: len(prefix)] == prefix and (best is None or len(prefix) > best[0]):
+            best = (len(prefix), rule["backend"]["service"]["name"])
+    return None if best is None else best[1]
+
+
 def test_ingress_routes_each_prefix_to_its_service_over_tls(production_release: Rendered) -> None:
     (ingress,) = production_release.of_kind("Ingress")
     (rule,) = ingress["spec"]["rules"]
-    routes = {
-        p["path"]: (p["pathType"], p["backend"]["service"]["name"]) for p in rule["http"]["paths"]
-    }
+    paths = rule["http"]["paths"]
+    routes = {p["path"]: (p["pathType"], p["backend"]["service"]["name"]) for p in paths}
     assert routes == {
-        SPECS[SERVICE_NAMES[c]].prefix: ("Prefix", name(c)) for c in COMPONENTS
-    }  # and nothing else: /metrics and / are not routed
+        **{SPECS[SERVICE_NAMES[c]].prefix: ("Prefix", name(c)) for c in COMPONENTS},
+        "/": ("Prefix", name(CONSOLE)),
+    }  # and nothing else
+    # Longer prefixes win: the console gets only what no service claims (and the services'
+    # /metrics, at their root, stays unrouted: the console answers 404 for it).
+    for path, component in {
+        "/identity/oauth2/token": "identity",
+        "/identity": "identity",
+        "/tenants/v1/tenants": "tenant-admin",
+        "/audit/v1/events": "audit-log",
+        "/": CONSOLE,
+        "/dashboards/workforce": CONSOLE,
+        "/assets/index.js": CONSOLE,
+        "/identityx": CONSOLE,
+        "/metrics": CONSOLE,
+    }.items():
+        assert ingress_backend(paths, path) == name(component), path
     assert ingress["spec"]["tls"] == [{"hosts": [rule["host"]], "secretName": "jinji-tls"}]
+    # Security headers are the console's own (CSP, HSTS, ...): none set at the controller.
+    annotations = ingress["metadata"].get("annotations", {})
+    assert not [a for a in annotations if re.search(r"snippet|header|cors", a, re.IGNORECASE)]
     issuer = urlsplit(
         env_of(
             production_release.one("Deployment", name("identity"))["spec"]["template"]["spec"][
@@ -395,6 +570,24 @@ def test_ingress_routes_each_prefix_to_its_service_over_tls(production_release: 
         )["JINJI_ISSUER"]["value"]
     )
     assert (issuer.scheme, issuer.hostname, issuer.path) == ("https", rule["host"], "/identity")
+
+
+def test_console_refresh_cookie_travels_on_one_https_origin(production_release: Rendered) -> None:
+    """The console and identity share the Ingress host, so the SameSite=Strict refresh cookie
+    (path /identity/oauth2/token) reaches the token endpoint; the cookie stays Secure
+    (identity's default): production serves the host over TLS and does not turn it off."""
+    (ingress,) = production_release.of_kind("Ingress")
+    (rule,) = ingress["spec"]["rules"]
+    backends = {p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
+    assert {name(CONSOLE), name("identity")} <= backends
+    assert ingress["spec"]["tls"][0]["hosts"] == [rule["host"]]
+    identity = env_of(
+        production_release.one("Deployment", name("identity"))["spec"]["template"]["spec"][
+            "containers"
+        ][0]
+    )
+    assert "JINJI_REFRESH_COOKIE_SECURE" not in identity
+    assert IdentitySettings.model_fields["refresh_cookie_secure"].default is True
 
 
 def test_production_scales_and_survives_disruptions(production_release: Rendered) -> None:
@@ -411,6 +604,13 @@ def test_production_scales_and_survives_disruptions(production_release: Rendered
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert selects(pdb["spec"]["selector"], labels)
         assert pdb["spec"]["maxUnavailable"] == 1
+    # The console: a fixed pair of replicas (no HPA) under a budget of its own.
+    console = production_release.one("Deployment", name(CONSOLE))
+    assert console["spec"]["replicas"] == 2
+    assert name(CONSOLE) not in hpas
+    pdb = production_release.one("PodDisruptionBudget", name(CONSOLE))
+    assert selects(pdb["spec"]["selector"], console["spec"]["template"]["metadata"]["labels"])
+    assert pdb["spec"]["maxUnavailable"] == 1
 
 
 def _policies(release: Rendered) -> list[dict[str, Any]]:
@@ -427,17 +627,24 @@ def test_namespace_default_deny_and_every_pod_has_its_own_policy(any_release: Re
         assert own[0]["spec"]["policyTypes"] == ["Ingress", "Egress"]
 
 
-def documented_flows() -> set[tuple[str, str]]:
-    """The caller → callee table of docs/architecture.md ("Network flows")."""
+def documented_table() -> dict[str, set[str]]:
+    """The caller → callees table of docs/architecture.md ("Network flows"); "—": none."""
     text = (REPO_ROOT / "docs" / "architecture.md").read_text()
     section = text.split("### Network flows", 1)[1].split("\n#", 1)[0]
-    flows = set()
+    table: dict[str, set[str]] = {}
     for line in section.splitlines():
         cells = [c.strip(" `") for c in line.strip().strip("|").split("|")]
         if len(cells) >= 2 and cells[0] not in ("from", "") and not cells[0].startswith("-"):
-            for callee in cells[1].split(","):
-                flows.add((cells[0], callee.strip(" `")))
-    return flows
+            callees = table.setdefault(cells[0], set())
+            if cells[1] != "—":
+                callees.update(callee.strip(" `") for callee in cells[1].split(","))
+    return table
+
+
+def documented_flows() -> set[tuple[str, str]]:
+    return {
+        (caller, callee) for caller, callees in documented_table().items() for callee in callees
+    }
 
 
 def _peer_components(peers: list[dict[str, Any]]) -> set[str]:
@@ -466,6 +673,12 @@ def test_network_flows_are_exactly_the_documented_ones(production_release: Rende
     documented = documented_flows()
     assert len(documented) >= 12
     assert egress == documented
+    # Every Deployment is in the table, those that call no one (the console) too.
+    deployments = {
+        component_of(d["spec"]["template"]["metadata"]["labels"])
+        for d in production_release.of_kind("Deployment")
+    }
+    assert deployments <= set(documented_table())
 
 
 def test_egress_outside_the_namespace_is_dns_database_kms_and_webhooks_only(
@@ -505,6 +718,8 @@ def test_egress_outside_the_namespace_is_dns_database_kms_and_webhooks_only(
             expected.append(kms)
         if owner == "helm-test":
             expected = [dns]
+        if owner == CONSOLE:
+            expected = []  # nothing at all, not even DNS: it serves files and calls no one
         if owner == "tenant-admin":
             webhooks = external[-1]
             assert webhooks[0] == [(443, "TCP")]
@@ -539,6 +754,22 @@ def test_services_admit_only_the_gateway_prometheus_and_their_callers(
         ]
         for rule in policy["spec"]["ingress"]:
             assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    # The console: the ingress controller only (no /metrics for Prometheus, no caller inside
+    # the namespace), and no egress.
+    console = production_release.one("NetworkPolicy", name(CONSOLE))["spec"]
+    assert console["ingress"] == [
+        {
+            "from": [
+                {
+                    "namespaceSelector": np["ingressController"]["namespaceSelector"],
+                    "podSelector": np["ingressController"]["podSelector"],
+                }
+            ],
+            "ports": [{"port": 8000, "protocol": "TCP"}],
+        }
+    ]
+    assert console["egress"] == []
+    assert console["policyTypes"] == ["Ingress", "Egress"]
 
 
 def test_service_monitors_and_rules_carry_the_prometheus_selector_label(

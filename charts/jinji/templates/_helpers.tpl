@@ -32,11 +32,16 @@ audit-log:
   calls: [identity]
 {{- end }}
 
-{{/* Jobs are clients too: what each calls (purge acts as tenant-admin). */}}
+{{/* Jobs are clients too: what each calls (purge acts as tenant-admin). Bootstrap
+registers every service client, so it reads every clientSecret of the catalog above. */}}
 {{- define "jinji.jobCatalog" -}}
 migrate:
   calls: []
   kms: false
+bootstrap:
+  calls: []
+  kms: true
+  allClientSecrets: true
 purge:
   calls: [identity, audit-log]
   kms: true
@@ -158,7 +163,14 @@ secret, then the service's own extra settings.
   value: {{ $url | quote }}
 {{- end }}
 {{- end }}
-{{- with $entry.clientSecret }}
+{{- $clientSecrets := list }}
+{{- with $entry.clientSecret }}{{ $clientSecrets = append $clientSecrets . }}{{ end }}
+{{- if $entry.allClientSecrets }}
+{{- range $_, $other := include "jinji.catalog" $root | fromYaml }}
+{{- with $other.clientSecret }}{{ $clientSecrets = append $clientSecrets . }}{{ end }}
+{{- end }}
+{{- end }}
+{{- range $clientSecrets }}
 - name: {{ .env }}
   valueFrom:
     secretKeyRef:
