@@ -257,6 +257,7 @@ def create_app(
     )
     app.state.spec = spec
     install_error_handlers(app)
+    document_error_envelope(app)
     app.add_middleware(ObservabilityMiddleware, service=spec.name)
 
     @app.get(f"{spec.prefix}/healthz", tags=["ops"], summary="Liveness")
@@ -288,6 +289,50 @@ def create_app(
             )
         app.include_router(router)
     return app
+
+
+# The one error shape (jinji.errors.envelope), as OpenAPI documents it.
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
+
+
+def document_error_envelope(app: FastAPI) -> None:
+    """FastAPI documents its own shape for 422 (``{"detail": [...]}``); ours answers the error
+    envelope (``install_error_handlers``): the OpenAPI says so."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        found = schema.get("components", {}).get("schemas", {})
+        found.pop("HTTPValidationError", None)
+        found.pop("ValidationError", None)
+        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        envelope_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                invalid = operation.get("responses", {}).get("422")
+                if invalid is not None:
+                    invalid["content"] = envelope_ref
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def file_responses(*media_types: str) -> dict[int | str, dict[str, Any]]:

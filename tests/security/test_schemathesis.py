@@ -163,3 +163,8 @@ def test_what_schemathesis_found_stays_fixed(
     spec = http.get(stack.url("/openapi.json")).json()
     revoke = spec["paths"]["/identity/oauth2/revoke"]["post"]["responses"]["200"]
     assert "application/json" not in revoke.get("content", {})
+    # A validation error is documented as the error envelope every service answers with.
+    invalid = spec["paths"]["/identity/v1/login"]["post"]["responses"]["422"]
+    schema = invalid["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/Error"}
+    assert spec["components"]["schemas"]["Error"]["required"] == ["error"]
