@@ -15,6 +15,13 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+
+# Loaded now, while the test session has a single thread: schemathesis loads these lazily,
+# pytest rewrites their asserts as they load, and CPython 3.11's parser can fail
+# ("AST constructor recursion depth mismatch") when that happens while the test servers'
+# threads are running.
+import schemathesis.openapi.loaders
+import schemathesis.specs.openapi.schemas
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import (
     content_type_conformance,
