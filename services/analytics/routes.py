@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jinji.errors import ApiError, Forbidden
 from jinji.tenant_tables import dashboard_access
 from jinji.tokens import Principal, require_roles
-from jinji.web import service_router
+from jinji.web import file_responses, service_router
 from services.analytics import access, audit, disclosure, exporting, queries
 from services.analytics.access import Rule, Scope
 from services.analytics.context import Analytics, ContextDep
@@ -28,6 +28,7 @@ from services.analytics.tenant_settings import TenantSettings
 from services.registry import SPECS as SERVICES
 
 router = service_router(SERVICES["analytics"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Member = Annotated[Principal, Depends(require_roles(*access.TENANT_ROLES))]
 Admin = Annotated[Principal, Depends(require_roles("tenant_admin"))]
 FiscalYear = Annotated[int | None, Query(ge=1900, le=2100)]
@@ -275,7 +276,12 @@ async def get_dashboard(
     return Response(entry.json, media_type="application/json")
 
 
-@router.get("/v1/dashboards/{key}/export", tags=["dashboards"])
+@router.get(
+    "/v1/dashboards/{key}/export",
+    tags=["dashboards"],
+    response_class=Response,
+    responses=file_responses("text/csv", XLSX),
+)
 async def export_dashboard(
     key: str,
     principal: Member,
@@ -313,7 +319,7 @@ def _download(
         media = "text/csv; charset=utf-8"
     else:
         content = exporting.to_xlsx(header, rows, name)
-        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        media = XLSX
     return Response(
         content,
         media_type=media,
@@ -404,7 +410,12 @@ async def reset_access(key: str, principal: Admin, ctx: ContextDep) -> dict[str,
 # --- disclosure ---------------------------------------------------------------------------
 
 
-@router.get("/v1/disclosures/{fiscal_year}", tags=["disclosure"], response_model=None)
+@router.get(
+    "/v1/disclosures/{fiscal_year}",
+    tags=["disclosure"],
+    response_model=None,
+    responses=file_responses("text/csv", XLSX),  # besides JSON (format=json, the default)
+)
 async def get_disclosure(
     fiscal_year: int,
     principal: Member,
