@@ -215,7 +215,13 @@ async def take(
                         dump_sha256=dump_sha,
                     )
 
-                files = [f for f in await asyncio.gather(*(one(s) for s in schemas)) if f]
+                # Every dump is let finish (or fail) before an error is raised: a dump still
+                # writing in its thread would put files back into a backup being removed.
+                done = await asyncio.gather(*(one(s) for s in schemas), return_exceptions=True)
+                for outcome in done:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                files = [f for f in done if isinstance(f, SchemaFile)]
         heads = {c: head_revision(migrations_dir, c) for c, _ in CONTROL_COMPONENTS}
         heads[TENANT_COMPONENT] = head_revision(migrations_dir, TENANT_COMPONENT)
         manifest = Manifest(
