@@ -24,7 +24,6 @@ from typing import Any
 
 import _support
 import httpx
-import pyotp
 import uvicorn
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -48,27 +47,6 @@ def serve(app: Any) -> tuple[str, uvicorn.Server]:
     while not server.started:
         time.sleep(0.01)
     return f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", server
-
-
-def operator_token(http: httpx.Client, identity: str, first: bootstrap.FirstLogin) -> str:
-    base = f"{identity}/identity"
-    step = http.post(
-        f"{base}/v1/login",
-        json={"tenant": "platform", "username": "operator", "password": first.one_time_password},
-    ).json()
-    step = http.post(
-        f"{base}/v1/login/challenge",
-        json={"challenge_token": step["challenge_token"], "new_password": "bench platform phrase"},
-    ).json()
-    challenge = step["challenge_token"]
-    secret = http.post(
-        f"{base}/v1/login/challenge/totp", json={"challenge_token": challenge}
-    ).json()["secret"]
-    tokens = http.post(
-        f"{base}/v1/login/challenge",
-        json={"challenge_token": challenge, "code": pyotp.TOTP(secret).now()},
-    ).json()
-    return str(tokens["access_token"])
 
 
 async def baseline(url: str, count: int, created: list[str]) -> list[float]:
@@ -110,7 +88,8 @@ def run(server_url: str, tenants: int, data_dir: Path) -> dict[str, Any]:
             )
         )
         with httpx.Client(timeout=30) as http:
-            auth = {"Authorization": f"Bearer {operator_token(http, identity, first)}"}
+            token = _support.operator_token(http, f"{identity}/identity", first.one_time_password)
+            auth = {"Authorization": f"Bearer {token}"}
             times = []
             for i in range(tenants):
                 body = {
