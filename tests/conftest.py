@@ -256,11 +256,6 @@ class Stack:
         slug = await self.tenant()
         async with self.db.transaction() as s:
             tenant_id = await s.scalar(select(tenants.c.id).where(tenants.c.slug == slug))
-            await s.execute(
-                insert(tenancy_tenants).values(
-                    id=tenant_id, slug=slug, name=f"{slug} 株式会社", status="active"
-                )
-            )
         return slug, uuid.UUID(str(tenant_id))
 
     def login(self, http: httpx.Client, slug: str, username: str, password: str) -> dict[str, str]:
@@ -394,10 +389,18 @@ class Stack:
 
     async def tenant(self, *, mfa_required: bool = False, seats: int | None = 50) -> str:
         slug = f"t{uuid.uuid4().hex[:10]}"
+        tenant_id = uuid.uuid4()
         async with self.db.transaction() as s:
+            # Registered with tenant-admin too, as provisioning does: every service serves a
+            # user only while the tenant is active there.
+            await s.execute(
+                insert(tenancy_tenants).values(
+                    id=tenant_id, slug=slug, name=f"{slug} 株式会社", status="active"
+                )
+            )
             await s.execute(
                 insert(tenants).values(
-                    id=uuid.uuid4(),
+                    id=tenant_id,
                     slug=slug,
                     status="active",
                     seats=seats,

@@ -108,6 +108,20 @@ class Database:
                 for work in tx.platform_writes:
                     await work(session)
 
+    async def tenant_is_active(self, tenant_id: str) -> bool:
+        """Whether a user of this tenant may be served: its status is ``active`` (not
+        provisioning, terminated or purged). Read on every request, not cached: a termination
+        takes effect at once in every service."""
+        try:
+            tid = tenancy.tenant_uuid(tenant_id)
+        except ValueError:
+            return False
+        async with self.engine.connect() as conn:
+            status = await conn.scalar(
+                text("SELECT status FROM tenancy.tenants WHERE id = :id"), {"id": tid}
+            )
+        return bool(status == "active")
+
     async def ping(self, timeout_s: float = 2.0) -> None:
         async with asyncio.timeout(timeout_s), self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

@@ -72,7 +72,8 @@ DatabaseDep = Annotated[Database, Depends(get_db)]
 
 
 def token_verifier(settings: Settings, audience: str) -> Lifespan:
-    """Verifies access tokens locally against identity's JWKS (fetched lazily, cached)."""
+    """Verifies access tokens locally against identity's JWKS (fetched lazily, cached), and
+    that a user's tenant is still active."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,6 +84,8 @@ def token_verifier(settings: Settings, audience: str) -> Lifespan:
             audience=audience,
             leeway_s=settings.token_leeway_s,
         )
+        # Runs after database(): a user's tenant is checked against the tenant registry.
+        app.state.tenant_gate = app.state.db.tenant_is_active
         yield
 
     return lifespan

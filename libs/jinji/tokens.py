@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, ClassVar, Protocol
 
 import httpx
 from fastapi import Depends, Request
@@ -40,6 +40,7 @@ from jinji.errors import Forbidden, ServiceUnavailable, Unauthorized
 
 __all__ = [
     "CurrentPrincipal",
+    "CurrentUser",
     "InvalidToken",
     "JwksCache",
     "KeySource",
@@ -47,11 +48,13 @@ __all__ = [
     "Principal",
     "TokenVerifier",
     "bearer_token",
+    "openapi_security",
     "principal",
     "require_operator",
     "require_roles",
     "require_scopes",
     "require_tenant",
+    "require_user",
 ]
 
 logger = logging.getLogger(__name__)
@@ -385,77 +388,131 @@ def bearer_token(request: Request) -> str | None:
     return parts[1]
 
 
-async def principal(request: Request) -> Principal:
-    """The verified caller; also left on ``request.state.principal`` for logging and audit."""
-    verifier = getattr(request.app.state, "token_verifier", None)
-    if not isinstance(verifier, TokenVerifier):
-        # A wiring mistake must fail closed and loudly, not look like a bad token.
-        raise RuntimeError("app.state.token_verifier is not configured")
-    token = bearer_token(request)
-    if token is None:
-        raise Unauthorized()
-    try:
-        verified = await verifier.verify(token)
-    except InvalidToken as exc:
-        if exc.reason == "keys_unavailable":
-            raise ServiceUnavailable("Access tokens cannot be verified right now.") from None
-        logger.info("access token rejected", extra={"reason": exc.reason})
-        message = _CLIENT_VISIBLE_REASONS.get(exc.reason, "Invalid access token.")
-        raise Unauthorized(message) from None
-    request.state.principal = verified
-    return verified
+# How OpenAPI names the two kinds of access token (``components.securitySchemes``): a user's,
+# whose requirement lists role names (OpenAPI 3.1 allows role names for non-OAuth schemes), and
+# a service client's from the client-credentials grant, whose requirement lists scopes.
+USER_SCHEME = "user"
+SERVICE_SCHEME = "service"
+Security = list[dict[str, list[str]]]
 
 
+class _Authenticated:
+    """The verified caller; also left on ``request.state.principal`` for logging and audit.
+
+    A user's tenant must still be active: a terminated tenant's unexpired token reaches
+    nothing (CLD8.1.5), in every service, from the moment the termination is recorded.
+    """
+
+    # Any valid token, a user's or a service's; routes narrow it with a gate below.
+    openapi_security: ClassVar[Security] = [{USER_SCHEME: []}, {SERVICE_SCHEME: []}]
+
+    async def __call__(self, request: Request) -> Principal:
+        verifier = getattr(request.app.state, "token_verifier", None)
+        if not isinstance(verifier, TokenVerifier):
+            # A wiring mistake must fail closed and loudly, not look like a bad token.
+            raise RuntimeError("app.state.token_verifier is not configured")
+        token = bearer_token(request)
+        if token is None:
+            raise Unauthorized()
+        try:
+            verified = await verifier.verify(token)
+        except InvalidToken as exc:
+            if exc.reason == "keys_unavailable":
+                raise ServiceUnavailable("Access tokens cannot be verified right now.") from None
+            logger.info("access token rejected", extra={"reason": exc.reason})
+            message = _CLIENT_VISIBLE_REASONS.get(exc.reason, "Invalid access token.")
+            raise Unauthorized(message) from None
+        if verified.tenant_id is not None:
+            gate = getattr(request.app.state, "tenant_gate", None)
+            if gate is None:
+                raise RuntimeError("app.state.tenant_gate is not configured")
+            if not await gate(verified.tenant_id):
+                logger.info("access token of an inactive tenant rejected")
+                raise Unauthorized("The tenant's contract has ended.")
+        request.state.principal = verified
+        return verified
+
+
+principal = _Authenticated()
 CurrentPrincipal = Annotated[Principal, Depends(principal)]
 
 PrincipalDependency = Callable[[Principal], Coroutine[Any, Any, Principal]]
 
 
-def require_roles(*roles: str) -> PrincipalDependency:
-    """A dependency passing users that hold ANY of ``roles``; service tokens never pass."""
-    if not roles:
-        raise ValueError("require_roles() needs at least one role")
-    wanted = frozenset(roles)
+class _Gate:
+    """Who may call a route, checked on the verified caller and documented in OpenAPI.
 
-    async def has_role(caller: CurrentPrincipal) -> Principal:
-        # Roles are user grants; a service token carrying a roles claim must not borrow them.
-        if caller.is_service or not caller.roles & wanted:
-            raise Forbidden("Missing required role.")
+    ``roles``: users holding ANY of them; an empty set: any signed-in user; None: no user.
+    ``scopes``: service tokens holding ALL of them; None: no service. Roles are user grants
+    and scopes service grants: a token never borrows the other kind. A user passing only as
+    ``operator`` (provider staff) must have signed in with a second factor (9.4.4).
+    """
+
+    def __init__(self, roles: frozenset[str] | None, scopes: frozenset[str] | None) -> None:
+        self.roles = roles
+        self.scopes = scopes
+        # OpenAPI requirements are OR-ed: one per role, one for the service scopes.
+        security: Security = []
+        if roles is not None:
+            security += [{USER_SCHEME: [role]} for role in sorted(roles)] or [{USER_SCHEME: []}]
+        if scopes is not None:
+            security.append({SERVICE_SCHEME: sorted(scopes)})
+        self.openapi_security = security
+
+    async def __call__(self, caller: CurrentPrincipal) -> Principal:
+        if caller.is_service:
+            if self.scopes is None or not self.scopes <= caller.scopes:
+                raise Forbidden("Missing required scope.")
+            return caller
+        if self.roles is None:
+            raise Forbidden("Only service clients may do this.")
+        if self.roles:
+            held = caller.roles & self.roles
+            if not held:
+                raise Forbidden("Missing required role.")
+            if held == {"operator"} and "mfa" not in caller.amr:
+                raise Forbidden("Operator actions need a session signed in with a second factor.")
         return caller
 
-    return has_role
+
+def require_roles(*roles: str) -> PrincipalDependency:
+    """A dependency passing users that hold ANY of ``roles`` (``operator`` only with MFA)."""
+    if not roles:
+        raise ValueError("require_roles() needs at least one role")
+    return _Gate(frozenset(roles), None)
 
 
 def require_scopes(*scopes: str) -> PrincipalDependency:
-    """A dependency passing service tokens that hold ALL of ``scopes``.
-
-    Scopes name internal operations granted to service clients (client credentials); a user
-    token is refused even if it carries a ``scope`` claim, as roles are refused to services.
-    """
+    """A dependency passing service tokens that hold ALL of ``scopes``."""
     if not scopes:
         # An empty requirement would pass everyone, which is never what a caller meant.
         raise ValueError("require_scopes() needs at least one scope")
-    wanted = frozenset(scopes)
-
-    async def has_scopes(caller: CurrentPrincipal) -> Principal:
-        if not caller.is_service or not wanted <= caller.scopes:
-            raise Forbidden("Missing required scope.")
-        return caller
-
-    return has_scopes
+    return _Gate(None, frozenset(scopes))
 
 
-async def require_operator(caller: CurrentPrincipal) -> Principal:
-    """Provider staff (role ``operator``, which only the platform tenant can hold) in a
-    session signed in with a second factor (9.4.4): no privileged path without MFA."""
-    if caller.is_service or "operator" not in caller.roles:
-        raise Forbidden("Missing required role.")
-    if "mfa" not in caller.amr:
-        raise Forbidden("Operator actions need a session signed in with a second factor.")
-    return caller
+def require_user(*, or_scopes: tuple[str, ...] = ()) -> PrincipalDependency:
+    """A dependency passing any signed-in user (and, with ``or_scopes``, service tokens
+    holding all of them); the route narrows further by tenant or role itself."""
+    return _Gate(frozenset(), frozenset(or_scopes) if or_scopes else None)
 
 
+# Provider staff (role ``operator``, which only the platform tenant can hold), signed in with MFA.
+require_operator = require_roles("operator")
 OperatorPrincipal = Annotated[Principal, Depends(require_operator)]
+CurrentUser = Annotated[Principal, Depends(require_user())]
+
+
+def openapi_security(dependencies: list[object]) -> Security | None:
+    """What OpenAPI says a route's caller must be, from all its dependencies: a gate's
+    requirement, else "any valid token" if it needs the caller; None if it needs no token."""
+    gates = [
+        call for call in dependencies if hasattr(call, "openapi_security") and call is not principal
+    ]
+    if gates:
+        return list(gates[0].openapi_security)
+    if any(call is principal for call in dependencies):
+        return list(principal.openapi_security)
+    return None
 
 
 def require_tenant(principal: Principal, tenant_id: str) -> None:

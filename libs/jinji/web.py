@@ -20,12 +20,14 @@ from typing import Any
 
 import sqlalchemy.exc
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jinji import metrics
+from jinji import metrics, tokens
 from jinji.errors import ApiError, envelope
 from jinji.logs import request_id_var
 
@@ -329,10 +331,81 @@ def document_error_envelope(app: FastAPI) -> None:
                 invalid = operation.get("responses", {}).get("422")
                 if invalid is not None:
                     invalid["content"] = envelope_ref
+        _document_security(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+SCIM_SCHEME = "scim"
+
+
+def _document_security(schema: dict[str, Any]) -> None:
+    """The two kinds of access token the operations' ``security`` names (see ``AccessRoute``)."""
+    scopes = sorted(
+        {
+            scope
+            for item in schema.get("paths", {}).values()
+            for operation in item.values()
+            for requirement in operation.get("security", [])
+            for scope in requirement.get(tokens.SERVICE_SCHEME, [])
+        }
+    )
+    known = {
+        tokens.USER_SCHEME: {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "A user's access token from identity's sign-in. A requirement "
+            "lists the roles of which the user needs one; none: any signed-in user. A tenant "
+            "whose contract has ended is refused (401).",
+        },
+        tokens.SERVICE_SCHEME: {
+            "type": "oauth2",
+            "description": "A service client's access token (client credentials).",
+            "flows": {
+                "clientCredentials": {
+                    "tokenUrl": "/identity/oauth2/token",
+                    "scopes": {scope: f"Internal operation {scope}." for scope in scopes},
+                }
+            },
+        },
+        SCIM_SCHEME: {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A tenant's SCIM provisioning token (issued by its administrators).",
+        },
+    }
+    used = {
+        name
+        for item in schema.get("paths", {}).values()
+        for operation in item.values()
+        for requirement in operation.get("security", [])
+        for name in requirement
+    }
+    if used:
+        schema["components"]["securitySchemes"] = {k: v for k, v in known.items() if k in used}
+
+
+def _calls(dependant: Dependant) -> list[object]:
+    found: list[object] = []
+    for sub in dependant.dependencies:
+        found.append(sub.call)
+        found.extend(_calls(sub))
+    return found
+
+
+class AccessRoute(APIRoute):
+    """A route whose OpenAPI ``security`` says who may call it, read off the access gates
+    among its dependencies (``jinji.tokens``), so the documentation cannot drift from the
+    checks; the attack suite derives its expectations from it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        security = tokens.openapi_security(_calls(self.dependant))
+        if security is not None:
+            self.openapi_extra = {**(self.openapi_extra or {}), "security": security}
 
 
 def file_responses(*media_types: str) -> dict[int | str, dict[str, Any]]:
@@ -348,4 +421,4 @@ def service_router(spec: ServiceSpec) -> APIRouter:
     The prefix is set on the router itself so each route's template is the full public path
     (``/analytics/v1/...``): that is what metrics, logs and OpenAPI show.
     """
-    return APIRouter(prefix=spec.prefix)
+    return APIRouter(prefix=spec.prefix, route_class=AccessRoute)

@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, or_, select
 from jinji import ed25519_keys
 from jinji.db import BIGINT_MAX
 from jinji.errors import ApiError, Forbidden
-from jinji.tokens import CurrentPrincipal, Principal, require_scopes
+from jinji.tokens import Principal, require_roles, require_scopes
 from jinji.web import file_responses, service_router
 from services.audit_log import log, merkle, retention
 from services.audit_log.context import AuditLog, ContextDep
@@ -26,6 +26,8 @@ from services.registry import SPECS
 
 router = service_router(SPECS["audit_log"])
 Writer = Annotated[Principal, Depends(require_scopes("audit:write"))]
+# Operators read every stream, a tenant admin only the tenant's own (readable_stream).
+Reader = Annotated[Principal, Depends(require_roles("tenant_admin", "operator"))]
 Stream = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")]
 
 
@@ -79,9 +81,7 @@ def _checkpoint(row: Any) -> dict[str, Any]:
 
 
 @router.get("/v1/checkpoints/latest", tags=["verify"])
-async def latest_checkpoint(
-    stream: Stream, principal: CurrentPrincipal, ctx: ContextDep
-) -> dict[str, Any]:
+async def latest_checkpoint(stream: Stream, principal: Reader, ctx: ContextDep) -> dict[str, Any]:
     stream = readable_stream(principal, stream) or stream
     async with ctx.db.transaction() as s:
         row = (
@@ -115,7 +115,7 @@ async def inclusion(
     stream: Stream,
     seq: Annotated[int, Query(ge=0, le=BIGINT_MAX)],
     size: Annotated[int, Query(ge=1, le=BIGINT_MAX)],
-    principal: CurrentPrincipal,
+    principal: Reader,
     ctx: ContextDep,
 ) -> dict[str, Any]:
     stream = readable_stream(principal, stream) or stream
@@ -137,7 +137,7 @@ async def consistency(
     stream: Stream,
     first: Annotated[int, Query(ge=1, le=BIGINT_MAX)],
     second: Annotated[int, Query(ge=1, le=BIGINT_MAX)],
-    principal: CurrentPrincipal,
+    principal: Reader,
     ctx: ContextDep,
 ) -> dict[str, Any]:
     stream = readable_stream(principal, stream) or stream
@@ -187,7 +187,7 @@ async def stream_material(ctx: AuditLog, stream: str) -> StreamMaterial:
 
 
 @router.get("/v1/verify", tags=["verify"])
-async def verify(stream: Stream, principal: CurrentPrincipal, ctx: ContextDep) -> dict[str, Any]:
+async def verify(stream: Stream, principal: Reader, ctx: ContextDep) -> dict[str, Any]:
     stream = readable_stream(principal, stream) or stream
     material = await stream_material(ctx, stream)
     result = log.verify_stream(
@@ -204,7 +204,7 @@ async def verify(stream: Stream, principal: CurrentPrincipal, ctx: ContextDep) -
 
 @router.get("/v1/events", tags=["query"])
 async def query(
-    principal: CurrentPrincipal,
+    principal: Reader,
     ctx: ContextDep,
     stream: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z0-9-]+$")] = None,
     actor: Annotated[str | None, Query(max_length=128)] = None,
@@ -273,7 +273,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str, int]:
     response_class=StreamingResponse,
     responses=file_responses("application/x-ndjson"),
 )
-async def export(stream: Stream, principal: CurrentPrincipal, ctx: ContextDep) -> StreamingResponse:
+async def export(stream: Stream, principal: Reader, ctx: ContextDep) -> StreamingResponse:
     """NDJSON: the audit keys, every event (its exact recorded bytes) and every checkpoint:
     enough to verify the stream offline with `jinji audit verify FILE`."""
     stream = readable_stream(principal, stream) or stream

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import update
 
 from jinji.errors import ApiError, Forbidden, Unauthorized
-from jinji.tokens import CurrentPrincipal, Principal
+from jinji.tokens import CurrentUser, Principal
 from jinji.web import service_router
 from services.identity import audit, login, passwords, sessions, totp
 from services.identity.context import Identity, IdentityDep
@@ -25,7 +25,7 @@ from services.registry import SPECS
 router = service_router(SPECS["identity"])
 
 
-async def current_account(principal: CurrentPrincipal, ctx: IdentityDep) -> login.Account:
+async def current_account(principal: CurrentUser, ctx: IdentityDep) -> login.Account:
     """The caller as a live account: a user token whose session is still open."""
     if principal.is_service or principal.session_id is None:
         raise Forbidden("This endpoint is for signed-in users.")
@@ -42,7 +42,7 @@ AccountDep = Annotated[login.Account, Depends(current_account)]
 
 
 @router.get("/v1/me", tags=["me"])
-async def me(account: AccountDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def me(account: AccountDep, principal: CurrentUser) -> dict[str, Any]:
     return {
         "id": str(account.id),
         "tenant": account.tenant_slug,
@@ -57,7 +57,7 @@ async def me(account: AccountDep, principal: CurrentPrincipal) -> dict[str, Any]
 
 
 @router.post("/v1/logout", tags=["me"])
-async def logout(principal: CurrentPrincipal, ctx: IdentityDep, request: Request) -> Response:
+async def logout(principal: CurrentUser, ctx: IdentityDep, request: Request) -> Response:
     if principal.session_id is None:
         raise Forbidden("This endpoint is for signed-in users.")
     async with ctx.db.transaction() as s:
@@ -89,7 +89,7 @@ class PasswordChangeIn(BaseModel):
 async def change_password(
     body: PasswordChangeIn,
     account: AccountDep,
-    principal: CurrentPrincipal,
+    principal: CurrentUser,
     ctx: IdentityDep,
     request: Request,
 ) -> Response:
@@ -125,7 +125,7 @@ async def change_password(
 
 @router.get("/v1/me/sessions", tags=["me"])
 async def my_sessions(
-    account: AccountDep, principal: CurrentPrincipal, ctx: IdentityDep
+    account: AccountDep, principal: CurrentUser, ctx: IdentityDep
 ) -> dict[str, Any]:
     async with ctx.db.transaction() as s:
         rows = await sessions.active_for_user(s, account.id, ctx.now())

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from fastapi import Body, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jinji.errors import ApiError
 from jinji.tokens import Principal, bearer_token, require_roles
-from jinji.web import service_router
+from jinji.web import SCIM_SCHEME, AccessRoute, service_router
 from services.identity import scim, users
 from services.identity.context import Identity, IdentityDep
 from services.identity.routes_auth import client_ip
@@ -46,7 +45,7 @@ def _scim_error(error: scim.ScimError) -> Response:
     )
 
 
-class ScimRoute(APIRoute):
+class ScimRoute(AccessRoute):
     """Answers every error of a SCIM route, its dependencies and request parsing included,
     in SCIM's format (RFC 7644 §3.12) instead of the service's error envelope."""
 
@@ -91,14 +90,19 @@ def _scim_route(
     return register
 
 
-async def scim_client(request: Request, ctx: IdentityDep) -> scim.ScimClient:
-    token = bearer_token(request)
-    if token is None:
-        raise scim.unauthorized()
-    return await scim.authenticate(ctx, token)
+class _ScimClientGate:
+    """The tenant's provisioning client, by its SCIM bearer token (not a JWT)."""
+
+    openapi_security: ClassVar[list[dict[str, list[str]]]] = [{SCIM_SCHEME: []}]
+
+    async def __call__(self, request: Request, ctx: IdentityDep) -> scim.ScimClient:
+        token = bearer_token(request)
+        if token is None:
+            raise scim.unauthorized()
+        return await scim.authenticate(ctx, token)
 
 
-ScimClientDep = Annotated[scim.ScimClient, Depends(scim_client)]
+ScimClientDep = Annotated[scim.ScimClient, Depends(_ScimClientGate())]
 
 
 def _base_url(ctx: Identity) -> str:

@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from jinji.db import BIGINT_MAX
 from jinji.errors import Forbidden
 from jinji.tokens import (
-    CurrentPrincipal,
+    CurrentUser,
     OperatorPrincipal,
     Principal,
     require_operator,
@@ -41,10 +41,8 @@ def client_ip(request: Request) -> str:
         return _UNKNOWN_PEER
 
 
-async def signed_in_user(caller: CurrentPrincipal) -> Principal:
+async def signed_in_user(caller: CurrentUser) -> Principal:
     """A person signed in to a tenant; operators only with their second factor."""
-    if caller.is_service or caller.tenant_id is None:
-        raise Forbidden("Only signed-in users may do this.")
     if is_operator(caller):
         await require_operator(caller)
     return caller

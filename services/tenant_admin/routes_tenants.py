@@ -7,14 +7,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, insert, select, text, update
 
 from jinji.db import BIGINT_MAX
 from jinji.errors import ApiError, Forbidden
 from jinji.tenancy import PLATFORM_TENANT_SLUG
-from jinji.tokens import CurrentPrincipal, OperatorPrincipal, Principal
+from jinji.tokens import CurrentUser, OperatorPrincipal, Principal, require_roles, require_user
 from jinji.web import service_router
 from services.registry import SPECS
 from services.tenant_admin import assets, audit, certificates, identity_api, lifecycle
@@ -23,6 +23,10 @@ from services.tenant_admin.provisioning import Company, TenantRequest, provision
 from services.tenant_admin.tables import companies, deletion_certificates, tenants
 
 router = service_router(SPECS["tenant_admin"])
+# The routes below narrow these to the caller's own tenant (operators: any customer tenant).
+AdminOrOperator = Annotated[Principal, Depends(require_roles("tenant_admin", "operator"))]
+# Other services read a tenant's settings and companies with scope tenants:read.
+UserOrReader = Annotated[Principal, Depends(require_user(or_scopes=("tenants:read",)))]
 
 Slug = Annotated[str, Field(min_length=2, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 CompanyCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -155,7 +159,7 @@ async def list_tenants(
 
 @router.get("/v1/tenants/{tenant_id}", tags=["tenants"])
 async def get_tenant(
-    tenant_id: uuid.UUID, principal: CurrentPrincipal, ctx: ContextDep
+    tenant_id: uuid.UUID, principal: CurrentUser, ctx: ContextDep
 ) -> dict[str, Any]:
     row = await _visible_tenant(ctx, principal, tenant_id)
     body = describe(row)
@@ -180,8 +184,6 @@ async def _readable_tenant(ctx: TenantAdmin, principal: Principal, tenant_id: uu
     holding scope ``tenants:read`` while it is active."""
     if not principal.is_service:
         return await _visible_tenant(ctx, principal, tenant_id)
-    if "tenants:read" not in principal.scopes:
-        raise Forbidden("Missing required scope.")
     async with ctx.db.transaction() as s:
         row = (await s.execute(select(tenants).where(tenants.c.id == tenant_id))).first()
     if row is None or row.status != "active" or row.slug == PLATFORM_TENANT_SLUG:
@@ -191,7 +193,7 @@ async def _readable_tenant(ctx: TenantAdmin, principal: Principal, tenant_id: uu
 
 @router.get("/v1/tenants/{tenant_id}/companies", tags=["tenants"])
 async def list_companies(
-    tenant_id: uuid.UUID, principal: CurrentPrincipal, ctx: ContextDep
+    tenant_id: uuid.UUID, principal: UserOrReader, ctx: ContextDep
 ) -> dict[str, Any]:
     """For the tenant's users and for other services (scope ``tenants:read``)."""
     await _readable_tenant(ctx, principal, tenant_id)
@@ -200,7 +202,7 @@ async def list_companies(
 
 @router.get("/v1/tenants/{tenant_id}/settings", tags=["tenants"])
 async def tenant_settings(
-    tenant_id: uuid.UUID, principal: CurrentPrincipal, ctx: ContextDep
+    tenant_id: uuid.UUID, principal: UserOrReader, ctx: ContextDep
 ) -> dict[str, Any]:
     """What the other services apply for the tenant: its fiscal year, the minimum group size
     of dashboard breakdowns, its companies (the tenant's users and scope ``tenants:read``)."""
@@ -215,16 +217,14 @@ async def tenant_settings(
 
 @router.patch("/v1/tenants/{tenant_id}", tags=["tenants"])
 async def patch_tenant(
-    tenant_id: uuid.UUID, body: TenantPatch, principal: CurrentPrincipal, ctx: ContextDep
+    tenant_id: uuid.UUID, body: TenantPatch, principal: AdminOrOperator, ctx: ContextDep
 ) -> dict[str, Any]:
     row = await _visible_tenant(ctx, principal, tenant_id)
     is_operator = "operator" in principal.roles
-    if not is_operator:
+    contract = body.name is not None or body.seats is not None or body.companies is not None
+    if not is_operator and contract:
         # A tenant's administrators may change only their own security settings.
-        if "tenant_admin" not in principal.roles:
-            raise Forbidden("Missing required role.")
-        if body.name is not None or body.seats is not None or body.companies is not None:
-            raise Forbidden("Only the provider changes the contract (name, seats, companies).")
+        raise Forbidden("Only the provider changes the contract (name, seats, companies).")
     if row.status != "active":
         raise ApiError(409, "tenant_not_active", "Only an active tenant can be changed.")
     values = body.model_dump(exclude_none=True, exclude={"companies"})
@@ -290,11 +290,9 @@ async def _has_data(ctx: TenantAdmin, tenant_id: uuid.UUID) -> bool:
 
 @router.get("/v1/tenants/{tenant_id}/assets", tags=["tenants"])
 async def get_assets(
-    tenant_id: uuid.UUID, principal: CurrentPrincipal, ctx: ContextDep
+    tenant_id: uuid.UUID, principal: AdminOrOperator, ctx: ContextDep
 ) -> dict[str, Any]:
     row = await _visible_tenant(ctx, principal, tenant_id)
-    if "operator" not in principal.roles and "tenant_admin" not in principal.roles:
-        raise Forbidden("Missing required role.")
     if row.status not in ("active", "terminated"):
         raise ApiError(409, "no_assets", "This tenant holds no data any more.")
     return await assets.inventory(ctx, tenant_id, kek_ref=row.kek_ref)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 
 import httpx
 import pytest
@@ -183,7 +184,9 @@ def test_validation_error_names_the_field_but_never_echoes_the_value(
     assert "hunter2-pw" not in response.text
 
 
-def test_service_verifies_access_tokens_against_identity_jwks(database_url, live_server) -> None:
+async def test_service_verifies_access_tokens_against_identity_jwks(
+    database_url, db, live_server
+) -> None:
     key = ECKey.generate_key("P-256", {"kid": "k1"})
     jwks = FastAPI()
 
@@ -191,9 +194,18 @@ def test_service_verifies_access_tokens_against_identity_jwks(database_url, live
     async def keys() -> dict[str, object]:
         return {"keys": [{**key.as_dict(private=False), "alg": "ES256", "use": "sig"}]}
 
+    tenant_id = uuid.uuid4()
+    async with db.transaction() as s:
+        await s.execute(
+            text(
+                "INSERT INTO tenancy.tenants (id, slug, name, status) "
+                "VALUES (:id, :slug, 'probe', 'active')"
+            ),
+            {"id": tenant_id, "slug": f"p{tenant_id.hex[:8]}"},
+        )
     now = int(time.time())
-    claims = {"iss": "", "aud": ["jinji-analytics"], "sub": "u-1", "tid": "t-1", "jti": "j-1"}
-    claims |= {"iat": now, "exp": now + 300, "roles": ["viewer"]}
+    claims = {"iss": "", "aud": ["jinji-analytics"], "sub": "u-1", "tid": str(tenant_id)}
+    claims |= {"jti": "j-1", "iat": now, "exp": now + 300, "roles": ["viewer"]}
     with live_server(jwks) as identity:
         issuer = f"{identity}/identity"
         app = probe_app(database_url, issuer=issuer)
@@ -203,14 +215,25 @@ def test_service_verifies_access_tokens_against_identity_jwks(database_url, live
         )
         with live_server(app) as base:
             url = f"{base}/analytics/v1/probe/me"
-            anonymous = httpx.get(url)
-            valid = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
-            wrong_aud = httpx.get(url, headers={"Authorization": f"Bearer {other_audience}"})
+            client = httpx.AsyncClient(timeout=10)
+            anonymous = await client.get(url)
+            valid = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+            wrong_aud = await client.get(url, headers={"Authorization": f"Bearer {other_audience}"})
+            # The contract ends: the same unexpired token is refused from the next request.
+            async with db.transaction() as s:
+                await s.execute(
+                    text("UPDATE tenancy.tenants SET status = 'terminated' WHERE id = :id"),
+                    {"id": tenant_id},
+                )
+            ended = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+            await client.aclose()
     assert anonymous.status_code == 401
     assert anonymous.json()["error"]["code"] == "unauthorized"
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
     assert valid.status_code == 200
-    assert valid.json() == {"sub": "u-1", "tid": "t-1"}
+    assert valid.json() == {"sub": "u-1", "tid": str(tenant_id)}
     # A token issued for another service is not accepted here.
     assert wrong_aud.status_code == 401
     assert other_audience not in wrong_aud.text
+    assert ended.status_code == 401
+    assert ended.json()["error"]["message"] == "The tenant's contract has ended."

@@ -27,7 +27,7 @@ def analytics_probe(database_url: str, issuer: str, jwks_url: str):
 
 
 async def test_analytics_accepts_identity_tokens_and_rejects_forged_ones(
-    stack, http, database_url, live_server
+    stack, http, live_server
 ) -> None:
     slug = await stack.tenant()
     user_id = await stack.user(slug, "watanabe", roles=("group_viewer",))
@@ -36,7 +36,9 @@ async def test_analytics_accepts_identity_tokens_and_rejects_forged_ones(
         json={"tenant": slug, "username": "watanabe", "password": stack.password},
     ).json()
     jwks_url = stack.url("/.well-known/jwks.json")
-    app = analytics_probe(database_url, stack.settings.issuer, jwks_url)
+    # The probe shares the stack's database: it serves a user only while the tenant is active.
+    url = stack.settings.database_url.get_secret_value()
+    app = analytics_probe(url, stack.settings.issuer, jwks_url)
 
     # Same claims, signed by a key identity never published.
     forger = ECKey.generate_key("P-256", {"kid": "forged"})

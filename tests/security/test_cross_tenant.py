@@ -1,46 +1,77 @@
-"""Every operation of every service's OpenAPI, called on tenant A's resources by tenant B's
-admin, by a caller without a token and with a tampered token: refused or answered with B's own
-data only — never anything of A's — and A's state is the same afterwards."""
+"""Every operation of every service's OpenAPI, called on tenant A's resources by callers who
+must not reach them: tenant B's admin, A's own lower roles where the operation's documented
+``security`` excludes them, the admin of a terminated tenant holding an unexpired token, a
+genuinely signed but expired token, a tampered token and no token. Each is refused as the
+OpenAPI says (or answered with the caller's own data only), never with anything it must not
+see, and A's state is the same afterwards."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
+import time
 import uuid
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import Stack
+from jinji import tenancy
+from jinji.db import Database
+from jinji.runtime import make_envelope
+from services.identity.keyring import Keyring
+from tests.conftest import Provisioned, Stack
 
 ALPHA_COMPANY = "ALPHAXQ"
 ALPHA_NAME = "アルファ秘密会社"
 ALPHA_EMPLOYEE = "SECRETEMP0042"
 ALPHA_USER = "alpha-hidden-user"
-EMPLOYEES = (
-    "社員番号,会社コード,部署,性別,生年月日,入社日,退職日,退職理由,雇用形態,管理職,等級\r\n"
-    f"{ALPHA_EMPLOYEE},{ALPHA_COMPANY},極秘部,男,1980-01-01,2010-04-01,,,正社員,○,G3\r\n"
-).encode("cp932")
-# Needs no token: health, discovery, the login steps and token endpoints (their own checks).
-PUBLIC = (
-    "/healthz",
-    "/readyz",
-    "/.well-known/",
-    "/v1/login",
-    "/oauth2/",
-    "/scim/v2/ServiceProviderConfig",
-    "/scim/v2/Schemas",
-    "/scim/v2/ResourceTypes",
-    "/audit/v1/keys",
-    "/tenants/v1/certificate-keys",  # public keys that verify deletion certificates
-    "/audit/v1/checkpoints/latest",
-    "/audit/v1/proofs/",
-)
+ALPHA_REPORT = "alpha hidden report"
+# A second group company of A: its people are not for users scoped to ALPHAXQ.
+HIDDEN_COMPANY = "ALPHAZZ"
+HIDDEN_EMPLOYEE = "SECRETZZ0099"
+HIDDEN_DEPARTMENT = "極秘部門Z"
+GAMMA_COMPANY = "GAMMAQQ"
+GAMMA_NAME = "ガンマ解約会社"
+GAMMA_EMPLOYEE = "GAMMAEMP0077"
+HEADER = "社員番号,会社コード,部署,性別,生年月日,入社日,退職日,退職理由,雇用形態,管理職,等級\r\n"
+
+
+def _employees(*rows: tuple[str, str, str]) -> bytes:
+    lines = [f"{e},{c},{d},男,1980-01-01,2010-04-01,,,正社員,○,G3\r\n" for e, c, d in rows]
+    return (HEADER + "".join(lines)).encode("cp932")
+
+
 # The caller's own account (logout, password, MFA, own sessions): not tenant-scoped, and
-# calling them would end the attacker's own session half-way through the matrix.
+# calling them would end the caller's own session half-way through the matrix.
 OWN_ACCOUNT = ("/identity/v1/logout", "/identity/v1/me/")
+LOWER_ROLES = ("viewer", "data_updater", "group_viewer")
 
 
-def _operations(stack: Stack, http: httpx.Client) -> list[tuple[str, str, str]]:
+@dataclass(frozen=True)
+class Operation:
+    base: str
+    method: str
+    path: str
+    security: list[dict[str, list[str]]] | None  # None: needs no token
+
+    def takes_access_token(self) -> bool:
+        """A user's or a service's JWT (not public, not SCIM's own tokens)."""
+        return any("user" in r or "service" in r for r in self.security or [])
+
+    def admits(self, roles: set[str]) -> bool:
+        """Whether a user holding ``roles`` passes the documented requirement."""
+        for requirement in self.security or []:
+            wanted = requirement.get("user")
+            if wanted is not None and (not wanted or set(wanted) & roles):
+                return True
+        return False
+
+
+def _operations(stack: Stack, http: httpx.Client) -> list[Operation]:
     found = []
     for base, prefix in (
         (stack.base, "identity"),
@@ -51,8 +82,8 @@ def _operations(stack: Stack, http: httpx.Client) -> list[tuple[str, str, str]]:
     ):
         spec = http.get(f"{base}/{prefix}/openapi.json").json()
         for path, item in spec["paths"].items():
-            for method in item:
-                found.append((base, method.upper(), path))
+            for method, operation in item.items():
+                found.append(Operation(base, method.upper(), path, operation.get("security")))
     return found
 
 
@@ -69,6 +100,7 @@ def _snapshot(stack: Stack, http: httpx.Client, admin: dict[str, str], tenant_id
         stack.ingestion_url("/v1/datasets"),
         stack.ingestion_url("/v1/uploads"),
         stack.analytics_url("/v1/dashboards/overview/access"),
+        stack.tenants_url("/v1/security-reports"),
     ]
     state = []
     for url in reads:
@@ -78,11 +110,42 @@ def _snapshot(stack: Stack, http: httpx.Client, admin: dict[str, str], tenant_id
     return state
 
 
+def _claims(headers: dict[str, str]) -> dict[str, Any]:
+    payload = headers["Authorization"].removeprefix("Bearer ").split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def _expired_copy(stack: Stack, headers: dict[str, str]) -> dict[str, str]:
+    """The caller's token re-signed with identity's real signing key, expired 5 minutes ago
+    (beyond the verifiers' leeway): everything about it is genuine except its lifetime."""
+
+    async def sign() -> str:
+        assert stack.settings.database_url is not None
+        db = Database(stack.settings.database_url.get_secret_value(), pool_size=1)
+        try:
+            async with db.engine.connect() as conn:
+                platform = await tenancy.platform_tenant_id(conn)
+            ring = Keyring(db, make_envelope(stack.settings, db), platform, timedelta(0))
+            now = int(time.time())
+            claims = {**_claims(headers), "iat": now - 900, "nbf": now - 900, "exp": now - 300}
+            return await ring.sign(claims)
+        finally:
+            await db.dispose()
+
+    return {"Authorization": f"Bearer {asyncio.run(sign())}"}
+
+
 @pytest.fixture(scope="module")
 def world(stack: Stack, operator: dict[str, str]) -> dict[str, Any]:
     with httpx.Client(timeout=60) as http:
-        alpha = stack.provision(http, operator, {ALPHA_COMPANY: ALPHA_NAME})
-        made = stack.upload(http, alpha.admin, EMPLOYEES, "e.csv", "employees", as_of="2024-04")
+        alpha = stack.provision(
+            http, operator, {ALPHA_COMPANY: ALPHA_NAME, HIDDEN_COMPANY: "アルファ別会社"}
+        )
+        employees = _employees(
+            (ALPHA_EMPLOYEE, ALPHA_COMPANY, "極秘部"),
+            (HIDDEN_EMPLOYEE, HIDDEN_COMPANY, HIDDEN_DEPARTMENT),
+        )
+        made = stack.upload(http, alpha.admin, employees, "e.csv", "employees", as_of="2024-04")
         assert made.status_code == 201, made.text
         user = http.post(
             stack.url("/v1/users"),
@@ -92,16 +155,43 @@ def world(stack: Stack, operator: dict[str, str]) -> dict[str, Any]:
         report = http.post(
             stack.tenants_url("/v1/security-reports"),
             headers=alpha.admin,
-            json={"category": "other", "summary": "alpha hidden report", "details": "x"},
+            json={"title": ALPHA_REPORT, "description": "極秘の説明"},
         )
+        assert report.status_code == 201, report.text
+        lower = {
+            role: stack.add_user(
+                http,
+                alpha,
+                f"lower-{role.replace('_', '-')}",
+                [role],
+                None if role == "group_viewer" else [ALPHA_COMPANY],
+            )
+            for role in LOWER_ROLES
+        }
         beta = stack.provision(http, operator, {"BETA": "ベータ"})
+        gamma = stack.provision(http, operator, {GAMMA_COMPANY: GAMMA_NAME})
+        made = stack.upload(
+            http,
+            gamma.admin,
+            _employees((GAMMA_EMPLOYEE, GAMMA_COMPANY, "解約部")),
+            "e.csv",
+            "employees",
+            as_of="2024-04",
+        )
+        assert made.status_code == 201, made.text
+        ended = http.post(
+            stack.tenants_url(f"/v1/tenants/{gamma.id}/terminate"), headers=operator, json={}
+        )
+        assert ended.status_code == 200, ended.text
     return {
         "alpha": alpha,
         "beta": beta,
+        "gamma": gamma,
+        "lower": lower,
         "ids": {
             "tenant_id": alpha.id,
             "user_id": user["id"],
-            "report_id": report.json().get("id", str(uuid.uuid4())),
+            "report_id": report.json()["id"],
             "kind": "employees",
             "period": "2024-04",
             "key": "overview",
@@ -113,8 +203,24 @@ def world(stack: Stack, operator: dict[str, str]) -> dict[str, Any]:
             "schema_id": "urn:ietf:params:scim:schemas:core:2.0:User",
             "name": "User",
         },
+        # Nothing of A for anyone outside A; within A, nothing of the other company for
+        # users scoped to ALPHAXQ, and no other user's name or report for a lower role.
         "markers": [alpha.slug, ALPHA_COMPANY, ALPHA_NAME, ALPHA_EMPLOYEE, ALPHA_USER, "極秘部"],
+        "lower_markers": [HIDDEN_EMPLOYEE, ALPHA_USER, ALPHA_REPORT],
+        "scoped_markers": [HIDDEN_DEPARTMENT],
+        "gamma_markers": [gamma.slug, GAMMA_COMPANY, GAMMA_NAME, GAMMA_EMPLOYEE, "解約部"],
     }
+
+
+def _call(http: httpx.Client, op: Operation, url: str, headers: dict[str, str]) -> httpx.Response:
+    body = {} if op.method in ("POST", "PUT", "PATCH") else None
+    return http.request(op.method, url, headers=headers, json=body)
+
+
+def _tenant_operations(stack: Stack, http: httpx.Client) -> list[Operation]:
+    ops = [op for op in _operations(stack, http) if not op.path.startswith(OWN_ACCOUNT)]
+    assert len(ops) > 80
+    return ops
 
 
 def test_no_operation_gives_tenant_b_anything_of_tenant_a(stack, http, world) -> None:
@@ -126,21 +232,59 @@ def test_no_operation_gives_tenant_b_anything_of_tenant_a(stack, http, world) ->
         "tenant B admin": beta.admin,
         "no token": {},
         "tampered token": {"Authorization": f"Bearer {tampered}"},
+        "expired token": _expired_copy(stack, alpha.admin),
     }
     checked = 0
-    for base, method, path in _operations(stack, http):
-        if path.startswith(OWN_ACCOUNT):
-            continue
-        url = base + _fill(path, world["ids"])
-        public = any(part in path for part in PUBLIC)
+    for op in _tenant_operations(stack, http):
+        url = op.base + _fill(op.path, world["ids"])
         for caller, headers in callers.items():
-            body = {} if method in ("POST", "PUT", "PATCH") else None
-            response = http.request(method, url, headers=headers, json=body)
+            response = _call(http, op, url, headers)
             checked += 1
-            assert response.status_code < 500, (caller, method, path, response.text)
+            assert response.status_code < 500, (caller, op, response.text)
             for marker in world["markers"]:
-                assert marker not in response.text, (caller, method, path, marker)
-            if caller != "tenant B admin" and not public:
-                assert response.status_code == 401, (caller, method, path, response.status_code)
-    assert checked > 200
+                assert marker not in response.text, (caller, op, marker)
+            if caller != "tenant B admin" and op.takes_access_token():
+                assert response.status_code == 401, (caller, op, response.status_code)
+    assert checked > 300
     assert _snapshot(stack, http, alpha.admin, alpha.id) == before
+
+
+@pytest.mark.parametrize("role", LOWER_ROLES)
+def test_a_lower_role_is_refused_what_the_openapi_keeps_from_it(stack, http, world, role) -> None:
+    alpha = world["alpha"]
+    headers = world["lower"][role]
+    before = _snapshot(stack, http, alpha.admin, alpha.id)
+    markers = world["lower_markers"] + ([] if role == "group_viewer" else world["scoped_markers"])
+    refused = allowed = 0
+    for op in _tenant_operations(stack, http):
+        url = op.base + _fill(op.path, world["ids"])
+        response = _call(http, op, url, headers)
+        assert response.status_code < 500, (op, response.text)
+        for marker in markers:
+            assert marker not in response.text, (op, marker)
+        if op.takes_access_token():
+            if op.admits({role}):
+                allowed += 1
+            else:
+                refused += 1
+                assert response.status_code == 403, (op, response.status_code, response.text)
+    # Every role is kept from most of the API, and reaches some of it.
+    assert refused > 30, refused
+    assert allowed > 3, allowed
+    assert _snapshot(stack, http, alpha.admin, alpha.id) == before
+
+
+def test_a_terminated_tenants_unexpired_token_reaches_nothing(stack, http, world) -> None:
+    gamma: Provisioned = world["gamma"]
+    ids = {**world["ids"], "tenant_id": gamma.id}
+    checked = 0
+    for op in _tenant_operations(stack, http):
+        if not op.takes_access_token():
+            continue
+        response = _call(http, op, op.base + _fill(op.path, ids), gamma.admin)
+        checked += 1
+        assert response.status_code == 401, (op, response.status_code, response.text)
+        assert response.json()["error"]["message"] == "The tenant's contract has ended."
+        for marker in world["gamma_markers"]:
+            assert marker not in response.text, (op, marker)
+    assert checked > 50

@@ -181,10 +181,11 @@ def test_refused_without_leaking(world: World, stack, http, caller, method, path
 )
 def test_a_terminated_tenant_cannot_use_its_own_endpoints(world, stack, http, method, path, body):
     # Its administrator's access token was issued before the termination and is still
-    # unexpired: tenant-admin refuses it all the same.
+    # unexpired: tenant-admin refuses it all the same, as the token of an ended contract.
     url = stack.tenants_url(path.format(c=world.tenant_c))
     response = http.request(
         method, url, headers=world.callers["admin_of_terminated_tenant"], json=body
     )
-    assert response.status_code == 404
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "The tenant's contract has ended."
     assert "GAMMA" not in response.text

@@ -191,11 +191,12 @@ async def test_terminate_purge_crypto_shred_and_certificate(stack, http, operato
     assert login.status_code == 401
     refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     assert http.post(stack.url("/oauth2/token"), data=refresh).status_code == 400
-    assert (
-        http.get(
-            stack.tenants_url(f"/v1/tenants/{tenant_id}"), headers=bearer(tokens["access_token"])
-        )
-    ).status_code == 404
+    # The admin's access token is unexpired, yet the ended contract reaches nothing.
+    ended = http.get(
+        stack.tenants_url(f"/v1/tenants/{tenant_id}"), headers=bearer(tokens["access_token"])
+    )
+    assert ended.status_code == 401
+    assert ended.json()["error"]["message"] == "The tenant's contract has ended."
 
     # The purge job, as the CronJob runs it.
     env = {k: v for k, v in os.environ.items() if not k.startswith("JINJI_")}

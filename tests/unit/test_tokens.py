@@ -37,7 +37,9 @@ from jinji.tokens import (
     require_roles,
     require_scopes,
     require_tenant,
+    require_user,
 )
+from jinji.web import ServiceSpec, create_app, service_router
 
 ISSUER = "https://identity.jinji.test"
 AUDIENCE = "jinji-api"
@@ -49,6 +51,14 @@ DROP = object()
 
 HrAdmin = Annotated[Principal, Depends(require_roles("hr_admin", "owner"))]
 ReportsService = Annotated[Principal, Depends(require_scopes("reports:read", "reports:write"))]
+UserOrReader = Annotated[Principal, Depends(require_user(or_scopes=("reports:read",)))]
+OwnerOrOperator = Annotated[Principal, Depends(require_roles("owner", "operator"))]
+ENDED_TENANT = "tenant-ended"
+
+
+async def active_tenant(tenant_id: str) -> bool:
+    # Stands in for the tenant registry (Database.tenant_is_active, tested against PostgreSQL).
+    return tenant_id != ENDED_TENANT
 
 
 # --------------------------------------------------------------------------- helpers
@@ -654,6 +664,7 @@ def test_empty_requirements_are_refused() -> None:
 async def api(verifier: TokenVerifier) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     app.state.token_verifier = verifier
+    app.state.tenant_gate = active_tenant
 
     @app.exception_handler(ApiError)
     async def render(request: Request, exc: Exception) -> JSONResponse:
@@ -672,6 +683,14 @@ async def api(verifier: TokenVerifier) -> AsyncIterator[httpx.AsyncClient]:
 
     @app.get("/internal")
     async def internal(caller: ReportsService) -> dict[str, str]:
+        return {"sub": caller.subject}
+
+    @app.get("/settings")
+    async def settings(caller: UserOrReader) -> dict[str, str]:
+        return {"sub": caller.subject}
+
+    @app.get("/contract")
+    async def contract(caller: OwnerOrOperator) -> dict[str, str]:
         return {"sub": caller.subject}
 
     transport = httpx.ASGITransport(app=app)
@@ -808,3 +827,85 @@ async def test_api_without_configured_verifier_fails_closed() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
         response = await client.get("/me", headers=bearer(sign(user_claims())))
     assert response.status_code == 500
+
+
+async def test_api_refuses_an_unexpired_token_of_an_ended_tenant(api: httpx.AsyncClient) -> None:
+    token = sign(user_claims(tid=ENDED_TENANT, roles=["owner"]))
+    for path in ("/me", "/admin", "/settings"):
+        response = await api.get(path, headers=bearer(token))
+        assert response.status_code == 401, path
+        assert response.json()["error"]["message"] == "The tenant's contract has ended."
+    # A service token has no tenant: the gate does not apply.
+    assert (await api.get("/internal", headers=bearer(sign(service_claims())))).status_code == 200
+
+
+async def test_api_without_configured_tenant_gate_fails_closed(verifier: TokenVerifier) -> None:
+    app = FastAPI()
+    app.state.token_verifier = verifier
+
+    @app.get("/me")
+    async def me(caller: CurrentPrincipal) -> dict[str, str]:
+        return {"sub": caller.subject}
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+        assert (await client.get("/me", headers=bearer(sign(user_claims())))).status_code == 500
+        # Service tokens carry no tenant and do not need the gate.
+        assert (await client.get("/me", headers=bearer(sign(service_claims())))).status_code == 200
+
+
+async def test_api_user_or_service_with_scope(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/settings", headers=bearer(sign(user_claims())))).status_code == 200
+    reader = sign(service_claims(scope="reports:read"))
+    assert (await api.get("/settings", headers=bearer(reader))).status_code == 200
+    other = sign(service_claims(scope="reports:write"))
+    assert (await api.get("/settings", headers=bearer(other))).status_code == 403
+
+
+async def test_api_operator_passes_a_role_gate_only_with_mfa(api: httpx.AsyncClient) -> None:
+    with_mfa = sign(user_claims(roles=["operator"], amr=["pwd", "otp", "mfa"]))
+    assert (await api.get("/contract", headers=bearer(with_mfa))).status_code == 200
+    password_only = sign(user_claims(roles=["operator"], amr=["pwd"]))
+    refused = await api.get("/contract", headers=bearer(password_only))
+    assert refused.status_code == 403
+    assert "second factor" in refused.json()["error"]["message"]
+    # The other role passes without MFA (the tenant's own policy decides that).
+    owner = sign(user_claims(roles=["owner"], amr=["pwd"]))
+    assert (await api.get("/contract", headers=bearer(owner))).status_code == 200
+
+
+def test_openapi_documents_who_may_call_each_route() -> None:
+    spec = ServiceSpec("reports", "/reports", "Reports")
+    router = service_router(spec)
+
+    @router.get("/v1/any")
+    async def any_caller(caller: CurrentPrincipal) -> dict[str, str]:
+        return {}
+
+    @router.get("/v1/owner")
+    async def owner(caller: OwnerOrOperator) -> dict[str, str]:
+        return {}
+
+    @router.get("/v1/settings")
+    async def settings(caller: UserOrReader) -> dict[str, str]:
+        return {}
+
+    @router.get("/v1/internal")
+    async def internal(caller: ReportsService) -> dict[str, str]:
+        return {}
+
+    @router.get("/v1/public")
+    async def public() -> dict[str, str]:
+        return {}
+
+    schema = create_app(spec, routers=[router]).openapi()
+    security = {path: item["get"].get("security") for path, item in schema["paths"].items()}
+    assert security["/reports/v1/any"] == [{"user": []}, {"service": []}]
+    assert security["/reports/v1/owner"] == [{"user": ["operator"]}, {"user": ["owner"]}]
+    assert security["/reports/v1/settings"] == [{"user": []}, {"service": ["reports:read"]}]
+    assert security["/reports/v1/internal"] == [{"service": ["reports:read", "reports:write"]}]
+    assert security["/reports/v1/public"] is None
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["user"]["scheme"] == "bearer"
+    flow = schemes["service"]["flows"]["clientCredentials"]
+    assert set(flow["scopes"]) == {"reports:read", "reports:write"}
