@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import shutil
 import socket
@@ -557,3 +558,42 @@ def operator(stack: Stack) -> dict[str, str]:
     """Headers of the bootstrap operator, signed in with a second factor (once per stack)."""
     with httpx.Client(timeout=10) as http:
         return {"Authorization": f"Bearer {stack.operator_token(http)}"}
+
+
+# Stand-in AWS credentials and no developer profile or config: moto's server accepts any key.
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+}
+AWS_PROFILE_ENV = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto in server mode (KMS, S3) on a free loopback port, with fake AWS credentials in
+    this process's environment; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    # werkzeug logs each request to a stream handler it adds itself, which outlives pytest's
+    # captured stderr; request lines are not wanted anyway.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in FAKE_AWS_ENV.items():
+            mp.setenv(name, value)
+        for name in AWS_PROFILE_ENV:
+            mp.delenv(name, raising=False)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()  # the port the OS picked for port=0
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()

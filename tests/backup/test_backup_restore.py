@@ -26,7 +26,6 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 from pydantic import SecretStr
 from sqlalchemy import select, text
 
@@ -52,7 +51,7 @@ from services.cli import ensure_database
 from services.tenant_admin import context as tenant_admin_context
 from services.tenant_admin import lifecycle
 from services.tenant_admin.app import create_app as create_tenant_admin
-from tests.conftest import Provisioned, Stack
+from tests.conftest import Provisioned, Stack, moto_server
 
 COMPANIES = {"HQ": "本社"}
 REGION = "ap-northeast-1"
@@ -500,20 +499,8 @@ async def test_the_command_line_reports_failures_with_exit_code_1(
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    with pytest.MonkeyPatch.context() as mp:
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-            mp.setenv(name, "testing")
-        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN"):
-            mp.delenv(name, raising=False)
-        mp.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
+    with moto_server() as url:
+        yield url
 
 
 def s3_store(endpoint: str, location: str) -> Any:

@@ -36,7 +36,6 @@ from chartlib import (
     load_values,
     render,
 )
-from moto.server import ThreadedMotoServer
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
@@ -44,6 +43,7 @@ from jinji.config import Settings
 from services import bootstrap
 from services.console import CONTENT_SECURITY_POLICY
 from services.registry import SPECS
+from tests.conftest import moto_server
 
 pytestmark = pytest.mark.e2e
 
@@ -235,13 +235,8 @@ def wait_ok(url: str, pod: Pod, timeout_s: float = 90) -> None:
 
 @pytest.fixture(scope="module")
 def kms() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 AWS_ENV = {

@@ -17,7 +17,6 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.core.exceptions import JsonRESTError
 from moto.kms.models import KmsBackend
-from moto.server import ThreadedMotoServer
 
 from jinji.db import Database
 from jinji.keys import (
@@ -31,6 +30,7 @@ from jinji.keys import (
 )
 from jinji.keys.aws_kms import AwsKmsKeyProvider
 from jinji.keys.sql_store import SqlDekStore
+from tests.conftest import moto_server
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -43,26 +43,8 @@ DEK = bytes(range(32))
 
 @pytest.fixture(scope="module")
 def kms_endpoint() -> Iterator[str]:
-    with pytest.MonkeyPatch.context() as mp:
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-            mp.setenv(name, "testing")
-        # Keep a developer's real AWS profile and config out of the picture.
-        for name in (
-            "AWS_PROFILE",
-            "AWS_DEFAULT_PROFILE",
-            "AWS_ROLE_ARN",
-            "AWS_WEB_IDENTITY_TOKEN_FILE",
-        ):
-            mp.delenv(name, raising=False)
-        mp.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()  # the port the OS picked for port=0
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture
