@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI, Request
 
 from jinji import metrics
 from jinji.config import Settings
-from jinji.db import Database
+from jinji.db import ActiveTenants, Database
 from jinji.keys import DekCache, Envelope, KeyProvider, make_provider
 from jinji.keys.sql_store import SqlDekStore
 from jinji.tokens import JwksCache, TokenVerifier
@@ -85,7 +85,7 @@ def token_verifier(settings: Settings, audience: str) -> Lifespan:
             leeway_s=settings.token_leeway_s,
         )
         # Runs after database(): a user's tenant is checked against the tenant registry.
-        app.state.tenant_gate = app.state.db.tenant_is_active
+        app.state.tenant_gate = ActiveTenants(app.state.db)
         yield
 
     return lifespan

@@ -3,6 +3,7 @@ one error envelope, request ids and security headers."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -15,6 +16,7 @@ from joserfc.jwk import ECKey
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
+from jinji.db import TENANT_STATUS_TTL_S
 from jinji.pgembed import EmbeddedPostgres
 from jinji.runtime import DatabaseDep
 from jinji.service import build_service
@@ -225,6 +227,7 @@ async def test_service_verifies_access_tokens_against_identity_jwks(
                     text("UPDATE tenancy.tenants SET status = 'terminated' WHERE id = :id"),
                     {"id": tenant_id},
                 )
+            await asyncio.sleep(TENANT_STATUS_TTL_S)  # the service re-reads it this often
             ended = await client.get(url, headers={"Authorization": f"Bearer {token}"})
             await client.aclose()
     assert anonymous.status_code == 401

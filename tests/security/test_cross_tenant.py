@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from jinji import tenancy
-from jinji.db import Database
+from jinji.db import TENANT_STATUS_TTL_S, Database
 from jinji.runtime import make_envelope
 from services.identity.keyring import Keyring
 from tests.conftest import Provisioned, Stack
@@ -183,6 +183,8 @@ def world(stack: Stack, operator: dict[str, str]) -> dict[str, Any]:
             stack.tenants_url(f"/v1/tenants/{gamma.id}/terminate"), headers=operator, json={}
         )
         assert ended.status_code == 200, ended.text
+        # Each service trusts an earlier "active" answer this long: then the token is refused.
+        time.sleep(TENANT_STATUS_TTL_S)
     return {
         "alpha": alpha,
         "beta": beta,

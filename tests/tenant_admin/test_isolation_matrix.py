@@ -3,11 +3,14 @@ that must not reach tenant A, is refused, and the refusal carries none of A's da
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 
 import httpx
 import pytest
+
+from jinji.db import TENANT_STATUS_TTL_S
 
 PASS = "the tenant's passphrase"
 
@@ -82,6 +85,7 @@ def world(stack) -> World:
         _, _, admin_b = _tenant(http, stack, operator, "beta")
         tenant_c, _, admin_c = _tenant(http, stack, operator, "gamma")
         http.post(stack.tenants_url(f"/v1/tenants/{tenant_c}/terminate"), headers=operator, json={})
+        time.sleep(TENANT_STATUS_TTL_S)  # services re-read a tenant's status this often
         client = http.post(
             stack.url("/v1/operator/service-clients"),
             headers=operator,

@@ -16,6 +16,7 @@ from sqlalchemy import delete, insert, select, text
 
 from jinji import outbox, tenancy
 from jinji.config import REPO_ROOT
+from jinji.db import TENANT_STATUS_TTL_S
 from jinji.keys import AssociatedData, DekCache, KeyUnavailable
 from jinji.keys.sql_store import data_keys
 from jinji.runtime import make_envelope
@@ -191,7 +192,9 @@ async def test_terminate_purge_crypto_shred_and_certificate(stack, http, operato
     assert login.status_code == 401
     refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     assert http.post(stack.url("/oauth2/token"), data=refresh).status_code == 400
-    # The admin's access token is unexpired, yet the ended contract reaches nothing.
+    # The admin's access token is unexpired, yet the ended contract reaches nothing (once the
+    # service's last "active" answer is older than its lifetime).
+    await asyncio.sleep(TENANT_STATUS_TTL_S)
     ended = http.get(
         stack.tenants_url(f"/v1/tenants/{tenant_id}"), headers=bearer(tokens["access_token"])
     )
