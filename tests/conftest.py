@@ -7,6 +7,7 @@ run creates its own database and drops it at the end.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -25,6 +26,7 @@ from contextlib import (
     contextmanager,
 )
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ from jinji.config import REPO_ROOT
 from jinji.db import Database, async_url
 from jinji.migrate import migrate_all, upgrade_tenant
 from jinji.pgembed import EmbeddedPostgres
+from jinji.runtime import make_envelope
 from services import bootstrap
 from services.analytics.app import create_app as create_analytics
 from services.analytics.settings import AnalyticsSettings
@@ -49,6 +52,7 @@ from services.audit_log.app import create_app as create_audit_log
 from services.audit_log.settings import AuditLogSettings
 from services.identity import passwords
 from services.identity.app import create_app as create_identity
+from services.identity.keyring import Keyring
 from services.identity.settings import IdentitySettings
 from services.identity.tables import tenants, users
 from services.ingestion.app import create_app as create_ingestion
@@ -250,6 +254,23 @@ class Stack:
 
     def analytics_url(self, path: str) -> str:
         return f"{self.analytics_base}/analytics{path}"
+
+    def sign_as_identity(self, claims: dict[str, Any]) -> str:
+        """``claims`` signed with identity's real current signing key, as identity signs:
+        for tokens that are genuine in every respect but the one a test changes."""
+
+        async def sign() -> str:
+            assert self.settings.database_url is not None
+            db = Database(self.settings.database_url.get_secret_value(), pool_size=1)
+            try:
+                async with db.engine.connect() as conn:
+                    platform = await tenancy.platform_tenant_id(conn)
+                ring = Keyring(db, make_envelope(self.settings, db), platform, timedelta(0))
+                return await ring.sign(claims)
+            finally:
+                await db.dispose()
+
+        return asyncio.run(sign())
 
     async def customer(self) -> tuple[str, uuid.UUID]:
         """A tenant known to identity and to tenant-admin (same id), without provisioning's

@@ -7,22 +7,17 @@ see, and A's state is the same afterwards."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from jinji import tenancy
-from jinji.db import TENANT_STATUS_TTL_S, Database
-from jinji.runtime import make_envelope
-from services.identity.keyring import Keyring
+from jinji.db import TENANT_STATUS_TTL_S
 from tests.conftest import Provisioned, Stack
 
 ALPHA_COMPANY = "ALPHAXQ"
@@ -118,21 +113,9 @@ def _claims(headers: dict[str, str]) -> dict[str, Any]:
 def _expired_copy(stack: Stack, headers: dict[str, str]) -> dict[str, str]:
     """The caller's token re-signed with identity's real signing key, expired 5 minutes ago
     (beyond the verifiers' leeway): everything about it is genuine except its lifetime."""
-
-    async def sign() -> str:
-        assert stack.settings.database_url is not None
-        db = Database(stack.settings.database_url.get_secret_value(), pool_size=1)
-        try:
-            async with db.engine.connect() as conn:
-                platform = await tenancy.platform_tenant_id(conn)
-            ring = Keyring(db, make_envelope(stack.settings, db), platform, timedelta(0))
-            now = int(time.time())
-            claims = {**_claims(headers), "iat": now - 900, "nbf": now - 900, "exp": now - 300}
-            return await ring.sign(claims)
-        finally:
-            await db.dispose()
-
-    return {"Authorization": f"Bearer {asyncio.run(sign())}"}
+    now = int(time.time())
+    claims = {**_claims(headers), "iat": now - 900, "nbf": now - 900, "exp": now - 300}
+    return {"Authorization": f"Bearer {stack.sign_as_identity(claims)}"}
 
 
 @pytest.fixture(scope="module")

@@ -91,6 +91,30 @@ def world(
     return tenant, genuine, jwks, service
 
 
+def _genuinely_signed(stack: Stack, genuine: str) -> dict[str, str]:
+    """Claim attacks signed with identity's real key: the signature verifies, so each refusal
+    is the claim check's doing."""
+    _, claims, _ = _parts(genuine)
+    now = int(time.time())
+    without = lambda name: {k: v for k, v in claims.items() if k != name}  # noqa: E731
+    variants = {
+        "expired": {**claims, "iat": now - 900, "nbf": now - 900, "exp": now - 300},
+        "not valid yet": {**claims, "nbf": now + 600, "exp": now + 900},
+        "issued in the future": {**claims, "iat": now + 600, "nbf": now, "exp": now + 900},
+        "wrong issuer": {**claims, "iss": "https://attacker.example/identity"},
+        "wrong audience": {**claims, "aud": ["jinji-elsewhere"]},
+        "no audience": without("aud"),
+        "no subject": without("sub"),
+        "no token id": without("jti"),
+        "no expiry": without("exp"),
+        "unknown tenant": {**claims, "tid": str(uuid.uuid4())},
+        "empty tenant": {**claims, "tid": ""},
+    }
+    return {
+        f"{name} (real key)": stack.sign_as_identity(changed) for name, changed in variants.items()
+    }
+
+
 def _base(stack: Stack, service: str) -> str:
     return {
         "identity": stack.base,
@@ -107,7 +131,12 @@ def test_every_token_attack_is_refused(stack, http, world, service) -> None:
     url = _base(stack, service) + ENDPOINTS[service].format(tenant=tenant.id)
     accepted = http.get(url, headers={"Authorization": f"Bearer {genuine}"})
     assert accepted.status_code == 200, accepted.text
-    for name, token in _attacks(genuine, jwks, service_token).items():
+    # The control: the same claims re-signed with the real key pass, so the refusals below of
+    # tokens signed that way are the changed claim's doing.
+    resigned = stack.sign_as_identity(_parts(genuine)[1])
+    assert http.get(url, headers={"Authorization": f"Bearer {resigned}"}).status_code == 200
+    attacks = _attacks(genuine, jwks, service_token) | _genuinely_signed(stack, genuine)
+    for name, token in attacks.items():
         if name == "another service's token" and service == "audit_log":
             continue  # that token is for the audit log (it is refused there for its scope)
         refused = http.get(url, headers={"Authorization": f"Bearer {token}"})
