@@ -232,8 +232,14 @@ class Tenant:
 
 
 def provision_tenant(
-    http: httpx.Client, base: str, operator: str, companies: dict[str, str], seats: int = 1000
+    http: httpx.Client,
+    base: str,
+    operator: str,
+    companies: dict[str, str],
+    seats: int = 1000,
+    **settings: Any,
 ) -> Tenant:
+    """``settings``: more of the tenant's fields (fiscal_year_start_month, min_group_size …)."""
     created = http.post(
         f"{base}/tenants/v1/tenants",
         headers={"Authorization": f"Bearer {operator}"},
@@ -243,6 +249,7 @@ def provision_tenant(
             "seats": seats,
             "mfa_required": False,
             "companies": [{"code": code, "name": name} for code, name in companies.items()],
+            **settings,
         },
     )
     if created.status_code != 201:

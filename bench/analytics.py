@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import calendar
 import datetime as dt
 import hashlib
@@ -53,7 +52,6 @@ import io
 import json
 import multiprocessing
 import random
-import secrets
 import shutil
 import statistics
 import tempfile
@@ -749,57 +747,23 @@ def serve_analytics(url: str, data_dir: str, issuer: str, port: int, secret: str
     )
 
 
-@dataclass
-class Tenant:
-    id: str
-    slug: str
-    admin_id: uuid.UUID
-    password: str
-
-
-def provision(http: Any, gateway: str, operator: str) -> Tenant:
+def provision(http: Any, gateway: str, operator: str) -> _support.Tenant:
     """The tenant through tenant-admin (schema, role, KEK, DEK, its admin), admin signed in."""
-    created = http.post(
-        f"{gateway}/tenants/v1/tenants",
-        headers={"Authorization": f"Bearer {operator}"},
-        json={
-            "slug": f"bench-{uuid.uuid4().hex[:8]}",
-            "name": "ベンチマーク・グループ",
-            "seats": 100,
-            "mfa_required": False,
-            "fiscal_year_start_month": FY_START,
-            "min_group_size": 5,
-            "companies": [{"code": code, "name": c[0]} for code, c in COMPANIES.items()],
-        },
+    return _support.provision_tenant(
+        http,
+        gateway,
+        operator,
+        {code: c[0] for code, c in COMPANIES.items()},
+        seats=100,
+        fiscal_year_start_month=FY_START,
+        min_group_size=5,
     )
-    if created.status_code != 201:
-        raise RuntimeError(f"provisioning failed: {created.text}")
-    body = created.json()
-    password = secrets.token_urlsafe(16)
+
+
+def sign_in(http: Any, gateway: str, tenant: _support.Tenant) -> dict[str, str]:
     step = http.post(
         f"{gateway}/identity/v1/login",
-        json={
-            "tenant": body["slug"],
-            "username": "admin",
-            "password": body["initial_admin"]["one_time_password"],
-        },
-    ).json()
-    step = http.post(
-        f"{gateway}/identity/v1/login/challenge",
-        json={"challenge_token": step["challenge_token"], "new_password": password},
-    ).json()
-    claims = json.loads(_b64url(step["access_token"].split(".")[1]))
-    return Tenant(body["id"], body["slug"], uuid.UUID(claims["sub"]), password)
-
-
-def _b64url(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
-def sign_in(http: Any, gateway: str, tenant: Tenant) -> dict[str, str]:
-    step = http.post(
-        f"{gateway}/identity/v1/login",
-        json={"tenant": tenant.slug, "username": "admin", "password": tenant.password},
+        json={"tenant": tenant.slug, "username": "admin", "password": tenant.admin_password},
     )
     if step.status_code != 200:
         raise RuntimeError(f"login failed: {step.text}")
@@ -810,7 +774,7 @@ def _settings(url: str, data_dir: Path) -> Any:
     return Settings(database_url=SecretStr(url), data_dir=data_dir)
 
 
-async def commit_all(url: str, data_dir: Path, tenant: Tenant, data: Data) -> None:
+async def commit_all(url: str, data_dir: Path, tenant: _support.Tenant, data: Data) -> None:
     """Every period as ingestion commits an upload: a snapshot per upload, attendance and
     payroll per fiscal year, the childcare history once."""
     uploads: list[tuple[str, dict[str, pl.DataFrame]]] = [
@@ -835,7 +799,7 @@ async def commit_all(url: str, data_dir: Path, tenant: Tenant, data: Data) -> No
                 validated=validate.Validated(periods=periods, rows=rows, warnings=[]),
                 file_sha256=hashlib.sha256(f"{SEED}/{kind}/{sorted(periods)}".encode()).hexdigest(),
                 size_bytes=sum(int(frame.estimated_size()) for frame in periods.values()),
-                uploaded_by=tenant.admin_id,
+                uploaded_by=uuid.UUID(tenant.admin_id),
             )
     finally:
         await db.dispose()
@@ -1040,7 +1004,7 @@ def _stop(process: multiprocessing.process.BaseProcess | None) -> None:
 def main(server_url: str, work: Path, runs: int, requests: int, concurrency: int) -> dict[str, Any]:
     spawn = multiprocessing.get_context("spawn")
     name, url = asyncio.run(_support.create_database(server_url))
-    tenant: Tenant | None = None
+    tenant: _support.Tenant | None = None
     platform = analytics = None
     try:
         report = asyncio.run(migrate_all(url, REPO_ROOT / "migrations", workers=1))
