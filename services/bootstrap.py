@@ -22,6 +22,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from argon2 import PasswordHasher
 from sqlalchemy import any_, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -226,21 +227,32 @@ async def ensure_service_clients(
         if exists and client_id in known:
             continue
         secret = secrets.token_urlsafe(32)
-        hashed = await asyncio.to_thread(passwords.hash_password, hasher, secret)
-        async with db.transaction() as s:
-            await s.execute(
-                pg_insert(service_clients)
-                .values(client_id=client_id, secret_hash=hashed, **grant)
-                .on_conflict_do_update(
-                    index_elements=[service_clients.c.client_id],
-                    set_={"secret_hash": hashed, **grant, "disabled_at": None},
-                )
-            )
+        await _store_client(db, hasher, client_id, grant, secret)
         known[client_id] = secret
         changed = True
     if changed:
         write_private(path, json.dumps(known, indent=2) + "\n")
     return known
+
+
+async def _store_client(
+    db: Database,
+    hasher: PasswordHasher,
+    client_id: str,
+    grant: dict[str, list[str]],
+    secret: str,
+) -> None:
+    """Register (or re-enable) a service client with the hash of ``secret``."""
+    hashed = await asyncio.to_thread(passwords.hash_password, hasher, secret)
+    async with db.transaction() as s:
+        await s.execute(
+            pg_insert(service_clients)
+            .values(client_id=client_id, secret_hash=hashed, **grant)
+            .on_conflict_do_update(
+                index_elements=[service_clients.c.client_id],
+                set_={"secret_hash": hashed, **grant, "disabled_at": None},
+            )
+        )
 
 
 async def ensure_given_clients(
@@ -261,16 +273,7 @@ async def ensure_given_clients(
             passwords.verify_password, hasher, stored, secret
         ):
             continue
-        hashed = await asyncio.to_thread(passwords.hash_password, hasher, secret)
-        async with db.transaction() as s:
-            await s.execute(
-                pg_insert(service_clients)
-                .values(client_id=client_id, secret_hash=hashed, **grant)
-                .on_conflict_do_update(
-                    index_elements=[service_clients.c.client_id],
-                    set_={"secret_hash": hashed, **grant, "disabled_at": None},
-                )
-            )
+        await _store_client(db, hasher, client_id, grant, secret)
 
 
 async def ensure_given_operator(

@@ -113,7 +113,7 @@ class Cluster:
     tmp: Path
     secrets: SecretStore
     install_hooks: list[HookRun]
-    console: Pod | None
+    console: Pod
     urls: dict[str, str] = field(default_factory=dict)
 
     def localize(self, value: str) -> str:
@@ -286,11 +286,12 @@ async def cluster(
                 pods[component] = _start_pod(
                     component, manifest, ports[component], store, localize, tmp
                 )
-            # The console, when `make test` has built it (the image always has it).
-            if (Settings.model_fields["web_dir"].default / "index.html").is_file():
-                manifest = release.one("Deployment", f"jinji-{CONSOLE}")
-                console = _start_pod(CONSOLE, manifest, free_port(), store, lambda v: v, tmp)
-            for pod in [*pods.values(), *([console] if console else [])]:
+            # The console's build (the image always has it; `make test` builds it first).
+            web = Settings.model_fields["web_dir"].default
+            assert (web / "index.html").is_file(), "build the console first: make test does"
+            manifest = release.one("Deployment", f"jinji-{CONSOLE}")
+            console = _start_pod(CONSOLE, manifest, free_port(), store, lambda v: v, tmp)
+            for pod in [*pods.values(), console]:
                 probe = container_of(pod.manifest)["startupProbe"]["httpGet"]["path"]
                 wait_ok(f"{pod.base}{probe}", pod)
             exporter = _start_exporter(url, tmp)
@@ -299,7 +300,7 @@ async def cluster(
             finally:
                 exporter.stop()
         finally:
-            for pod in [*pods.values(), *([console] if console else [])]:
+            for pod in [*pods.values(), *([console] if console else [])]:  # started so far
                 _stop(pod.process)
             from jinji.db import Database
             from jinji.tenancy import list_tenant_schemas
@@ -544,8 +545,6 @@ def test_upgrade_hooks_run_again_without_the_operator_password_secret(cluster: C
 
 
 def test_console_serves_the_build_as_its_deployment_runs_it(cluster: Cluster) -> None:
-    if cluster.console is None:
-        pytest.skip("no web/dist: `make test` builds the console before the tests")
     pod = cluster.console
     container = container_of(pod.manifest)
     # It started with no database, secret or KMS setting at all.
