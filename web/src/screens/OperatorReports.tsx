@@ -4,14 +4,13 @@ import { useState } from "react";
 import type { FormEvent } from "react";
 import { api, get } from "../api";
 import { Card, Empty, ErrorMessage, Field, Loading, Screen } from "../components/ui";
-import * as format from "../format";
 import { useAction, useLoad } from "../hooks";
 import { useI18n } from "../i18n";
-import { ReportHistory, StatusBadge } from "./SecurityReports";
+import { ReportHistory, ReportTable } from "./SecurityReports";
 import type { ReportDetail, ReportSummary } from "./SecurityReports";
 
 export function OperatorReports() {
-  const { lang, t } = useI18n();
+  const { t } = useI18n();
   const [status, setStatus] = useState("");
   const [tick, setTick] = useState(0);
   const reports = useLoad(
@@ -57,32 +56,7 @@ export function OperatorReports() {
           {reports.loading && !reports.data ? <Loading /> : null}
           {reports.data?.reports.length === 0 ? <Empty>{t("reports.none")}</Empty> : null}
           {reports.data && reports.data.reports.length > 0 ? (
-            <table>
-              <thead>
-                <tr>
-                  <th>{t("reports.subject")}</th>
-                  <th>{t("opReports.tenant")}</th>
-                  <th>{t("common.status")}</th>
-                  <th>{t("common.when")}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {reports.data.reports.map((r) => (
-                  <tr key={r.id}>
-                    <td>
-                      <button type="button" className="link" onClick={() => void show(r.id)}>
-                        {r.title}
-                      </button>
-                    </td>
-                    <td className="mono small">{r.tenant_id.slice(0, 8)}</td>
-                    <td>
-                      <StatusBadge status={r.status} />
-                    </td>
-                    <td>{format.dateTime(r.created_at, lang)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <ReportTable reports={reports.data.reports} onOpen={(id) => void show(id)} withTenant />
           ) : null}
         </Card>
         {open ? (

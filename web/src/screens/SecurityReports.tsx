@@ -44,8 +44,49 @@ export function ReportHistory({ detail }: { detail: ReportDetail }) {
   );
 }
 
+/** The reports list: subject (opens the report), the tenant for operators, status, time. */
+export function ReportTable({
+  reports,
+  onOpen,
+  withTenant = false,
+}: {
+  reports: ReportSummary[];
+  onOpen: (id: string) => void;
+  withTenant?: boolean;
+}) {
+  const { t, lang } = useI18n();
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th>{t("reports.subject")}</th>
+          {withTenant ? <th>{t("opReports.tenant")}</th> : null}
+          <th>{t("common.status")}</th>
+          <th>{t("common.when")}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {reports.map((r) => (
+          <tr key={r.id}>
+            <td>
+              <button type="button" className="link" onClick={() => onOpen(r.id)}>
+                {r.title}
+              </button>
+            </td>
+            {withTenant ? <td className="mono small">{r.tenant_id.slice(0, 8)}</td> : null}
+            <td>
+              <StatusBadge status={r.status} />
+            </td>
+            <td>{format.dateTime(r.created_at, lang)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 export function SecurityReports() {
-  const { lang, t } = useI18n();
+  const { t } = useI18n();
   const reports = useLoad(() => get<{ reports: ReportSummary[]; total: number }>("/tenants/v1/security-reports"), []);
   const [open, setOpen] = useState<ReportDetail | null>(null);
   const sending = useAction();
@@ -99,30 +140,7 @@ export function SecurityReports() {
           {reports.loading && !reports.data ? <Loading /> : null}
           {reports.data?.reports.length === 0 ? <Empty>{t("reports.none")}</Empty> : null}
           {reports.data && reports.data.reports.length > 0 ? (
-            <table>
-              <thead>
-                <tr>
-                  <th>{t("reports.subject")}</th>
-                  <th>{t("common.status")}</th>
-                  <th>{t("common.when")}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {reports.data.reports.map((r) => (
-                  <tr key={r.id}>
-                    <td>
-                      <button type="button" className="link" onClick={() => void show(r.id)}>
-                        {r.title}
-                      </button>
-                    </td>
-                    <td>
-                      <StatusBadge status={r.status} />
-                    </td>
-                    <td>{format.dateTime(r.created_at, lang)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <ReportTable reports={reports.data.reports} onOpen={(id) => void show(id)} />
           ) : null}
           {open ? <ReportHistory detail={open} /> : null}
         </Card>
