@@ -22,7 +22,7 @@ import schemathesis
 # threads are running.
 import schemathesis.openapi.loaders
 import schemathesis.specs.openapi.schemas
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, settings, strategies
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -31,6 +31,10 @@ from schemathesis.checks import (
 from schemathesis.core.failures import FailureGroup
 
 from tests.conftest import Provisioned, Stack
+
+# For the same reason, hypothesis' regex strategies (loaded on first use of a string pattern,
+# by parsing source with CPython's ast) are built once now, before any server thread starts.
+strategies.from_regex(r"^a$").validate()
 
 MAX_EXAMPLES = int(os.environ.get("JINJI_SCHEMATHESIS_EXAMPLES", "25"))
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
