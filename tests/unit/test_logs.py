@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
 
 import httpx
 import pytest
 
-from jinji.logs import JsonFormatter, request_id_var
+from jinji.logs import JsonFormatter, StderrHandler, request_id_var
 from jinji.web import ServiceSpec, create_app, service_router
 
 
@@ -59,3 +61,15 @@ async def test_access_log_has_route_template_not_path_or_query(
     assert json.loads(line)["status"] == 200
     assert "E-9911" not in line
     assert "tok-secret" not in line
+
+
+def test_the_handler_writes_to_the_stderr_of_the_moment(monkeypatch) -> None:
+    handler = StderrHandler()
+    handler.setFormatter(JsonFormatter())
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    handler.emit(logging.LogRecord("t", logging.INFO, __file__, 1, "one", None, None))
+    first.close()  # as a test harness closes the stderr it captured
+    monkeypatch.setattr(sys, "stderr", second)
+    handler.emit(logging.LogRecord("t", logging.INFO, __file__, 1, "two", None, None))
+    assert '"two"' in second.getvalue()
